@@ -1,0 +1,259 @@
+import type { Readable } from 'node:stream';
+import type { BlobStore, ByteRange } from '../store/blob/blob-store.js';
+import type { MetaStore, Released } from '../store/meta/meta-store.js';
+import { AffixError, notFound } from './errors.js';
+import { cloudUid, hashSecret, passportUid, secret } from './ids.js';
+import type { Attachment, Comment, Issue, Org, User } from './model.js';
+import { cleanFileName, mimeTypeOf, stageUpload, type StagedUpload } from './uploads.js';
+
+export interface CoreLimits {
+  /** Largest file accepted, in bytes. */
+  maxFileSize: number;
+  /** How long a temporary upload waits to be attached before the collector removes it. */
+  temporaryTtlMs: number;
+}
+
+/** Who is calling: a user and the organization everything they do is scoped to. */
+export interface Actor {
+  user: User;
+  org: Org;
+}
+
+export type UploadTarget = { kind: 'temporary' } | { kind: 'issue'; issue: Issue };
+
+export interface NewUserResult {
+  user: User;
+  org: Org;
+  token: string;
+  apiKey: string;
+}
+
+export interface CollectorReport {
+  expired: number;
+  blobsDeleted: number;
+  stagingRemoved: number;
+  orphansRemoved: number;
+}
+
+const QUEUE_KEY = /^[A-Z][A-Z0-9]{0,31}$/;
+/** Blob files younger than this are never treated as orphans: their transaction may still be running. */
+const ORPHAN_GRACE_MS = 60 * 60 * 1000;
+
+/** The domain: everything Affix does, with no knowledge of HTTP. */
+export class Affix {
+  constructor(
+    readonly meta: MetaStore,
+    readonly blobs: BlobStore,
+    readonly limits: CoreLimits,
+    private readonly clock: () => number = Date.now,
+  ) {}
+
+  // --- identity ---
+
+  async authenticate(token: string | undefined, orgExtId: string | undefined): Promise<Actor> {
+    if (!token) throw new AffixError('unauthenticated', 'Authorization required');
+    const found = await this.meta.findUserByTokenHash(hashSecret(token));
+    if (!found) throw new AffixError('unauthenticated', 'Invalid OAuth token');
+    if (orgExtId !== undefined && orgExtId !== found.org.extId) {
+      throw new AffixError('forbidden', `You are not a member of organization ${orgExtId}`);
+    }
+    return found;
+  }
+
+  async addUser(input: { orgExtId: string; login: string; display: string; email?: string }): Promise<NewUserResult> {
+    const login = input.login.trim();
+    if (!input.orgExtId.trim() || !login) throw new AffixError('bad_request', 'org and login are required');
+    const now = this.clock();
+    const org = await this.meta.ensureOrg(input.orgExtId.trim(), input.orgExtId.trim(), now);
+    const token = secret();
+    const apiKey = secret();
+    const user = await this.meta.createUser({
+      orgId: org.id,
+      login,
+      display: input.display.trim() || login,
+      email: input.email?.trim() || `${login}@${org.extId}.affix.invalid`,
+      cloudUid: cloudUid(),
+      passportUid: passportUid(),
+      tokenHash: hashSecret(token),
+      apiKeyHash: hashSecret(apiKey),
+      createdAt: now,
+    });
+    return { user, org, token, apiKey };
+  }
+
+  async getUser(actor: Actor, id: number): Promise<User> {
+    const user = await this.meta.getUser(actor.org.id, id);
+    if (!user) throw notFound('User');
+    return user;
+  }
+
+  // --- uploads ---
+
+  /** Streams the file into the BlobStore; nothing is visible until `commitUpload`. */
+  stageUpload(source: Readable): Promise<StagedUpload> {
+    return stageUpload(this.blobs, source, this.limits.maxFileSize);
+  }
+
+  async discardUpload(staged: StagedUpload): Promise<void> {
+    await this.blobs.delete(staged.key);
+  }
+
+  async commitUpload(actor: Actor, staged: StagedUpload, rawName: string, target: UploadTarget): Promise<Attachment> {
+    const name = cleanFileName(rawName);
+    const now = this.clock();
+    let result;
+    try {
+      result = await this.meta.insertAttachment({
+        orgId: actor.org.id,
+        ownerId: actor.user.id,
+        name,
+        mimetype: mimeTypeOf(name),
+        size: staged.size,
+        sha256: staged.sha256,
+        storageKey: staged.key,
+        createdAt: now,
+        expiresAt: target.kind === 'temporary' ? now + this.limits.temporaryTtlMs : null,
+        issueId: target.kind === 'issue' ? target.issue.id : null,
+        commentId: null,
+      });
+    } catch (err) {
+      await this.discardUpload(staged);
+      throw err;
+    }
+    if (result.duplicateKey) await this.blobs.delete(result.duplicateKey);
+    return result.attachment;
+  }
+
+  // --- attachments ---
+
+  /** An attachment the actor may see: any of their org's attached files, or their own temporary ones. */
+  async getAttachment(actor: Actor, id: number): Promise<Attachment> {
+    const found = await this.meta.getAttachment(actor.org.id, id);
+    if (!found || (found.expiresAt !== null && found.owner.id !== actor.user.id)) throw notFound('Attachment');
+    return found;
+  }
+
+  async getIssueAttachment(actor: Actor, issue: Issue, id: number): Promise<Attachment> {
+    const found = await this.getAttachment(actor, id);
+    if (found.issueId !== issue.id) throw notFound('Attachment');
+    return found;
+  }
+
+  listIssueAttachments(actor: Actor, issue: Issue): Promise<Attachment[]> {
+    return this.meta.listIssueAttachments(actor.org.id, issue.id);
+  }
+
+  async deleteAttachment(actor: Actor, attachment: Attachment): Promise<void> {
+    const released = await this.meta.deleteAttachment(actor.org.id, attachment.id);
+    if (released.count === 0) throw notFound('Attachment');
+    await this.deleteBlobs(released);
+  }
+
+  /** The stored bytes of an attachment, or of a range of it. */
+  async openContent(attachment: Attachment, range?: ByteRange): Promise<Readable> {
+    const stream = await this.blobs.read(attachment.storageKey, range);
+    if (!stream) throw new AffixError('internal', `Content of attachment ${attachment.id} is missing`);
+    return stream;
+  }
+
+  // --- issues and comments ---
+
+  async createIssue(actor: Actor, input: { queue: string; summary: string; description?: string | null; attachmentIds: number[] }): Promise<Issue> {
+    const queueKey = input.queue.trim().toUpperCase();
+    if (!QUEUE_KEY.test(queueKey)) {
+      throw new AffixError('bad_request', 'Queue key must be Latin letters and digits, starting with a letter', { queue: 'invalid' });
+    }
+    const summary = input.summary.trim();
+    if (!summary) throw new AffixError('unprocessable', 'Summary is required', { summary: 'required' });
+    const now = this.clock();
+    return this.meta.createIssue({
+      orgId: actor.org.id,
+      queueKey,
+      summary,
+      description: input.description ?? null,
+      createdBy: actor.user.id,
+      createdAt: now,
+      claim: { ownerId: actor.user.id, ids: input.attachmentIds, now },
+    });
+  }
+
+  async getIssue(actor: Actor, keyOrId: string): Promise<Issue> {
+    const issue = await this.meta.findIssue(actor.org.id, keyOrId);
+    if (!issue) throw notFound('Issue');
+    return issue;
+  }
+
+  async addComment(actor: Actor, issue: Issue, input: { text: string; attachmentIds: number[] }): Promise<Comment> {
+    if (!input.text.trim() && input.attachmentIds.length === 0) {
+      throw new AffixError('unprocessable', 'Comment text or attachments are required', { text: 'required' });
+    }
+    const now = this.clock();
+    return this.meta.createComment({
+      orgId: actor.org.id,
+      issueId: issue.id,
+      text: input.text,
+      createdBy: actor.user.id,
+      createdAt: now,
+      claim: { ownerId: actor.user.id, ids: input.attachmentIds, now },
+    });
+  }
+
+  listComments(actor: Actor, issue: Issue): Promise<Comment[]> {
+    return this.meta.listComments(actor.org.id, issue.id);
+  }
+
+  // --- the collector ---
+
+  /** Removes expired temporary uploads, blobs nobody references, and staging files a crash left. */
+  async collect(): Promise<CollectorReport> {
+    const now = this.clock();
+    const report: CollectorReport = { expired: 0, blobsDeleted: 0, stagingRemoved: 0, orphansRemoved: 0 };
+    for (;;) {
+      const released = await this.meta.deleteExpired(now, 500);
+      if (released.count === 0) break;
+      report.expired += released.count;
+      report.blobsDeleted += await this.deleteBlobs(released);
+    }
+    report.stagingRemoved = await this.blobs.sweepStaging(now - ORPHAN_GRACE_MS);
+    let batch: string[] = [];
+    const sweep = async () => {
+      const known = await this.meta.knownBlobKeys(batch);
+      for (const key of batch) {
+        if (known.has(key)) continue;
+        await this.blobs.delete(key);
+        report.orphansRemoved++;
+      }
+      batch = [];
+    };
+    for await (const key of this.blobs.listOlderThan(now - ORPHAN_GRACE_MS)) {
+      batch.push(key);
+      if (batch.length >= 500) await sweep();
+    }
+    await sweep();
+    return report;
+  }
+
+  private async deleteBlobs(released: Released): Promise<number> {
+    for (const key of released.releasedKeys) await this.blobs.delete(key);
+    return released.releasedKeys.length;
+  }
+}
+
+/** Attachment ids arrive as strings or numbers; anything else is the caller's mistake. */
+export function parseAttachmentIds(value: unknown): number[] {
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value)) throw new AffixError('bad_request', 'attachmentIds must be an array', { attachmentIds: 'must be an array' });
+  return value.map((item) => {
+    const id = parseId(item);
+    if (id === null) throw new AffixError('bad_request', `Invalid attachment id ${JSON.stringify(item)}`, { attachmentIds: 'invalid id' });
+    return id;
+  });
+}
+
+/** A positive integer id from a path segment or a JSON value, or null. */
+export function parseId(value: unknown): number | null {
+  const text = typeof value === 'number' ? String(value) : typeof value === 'string' ? value.trim() : '';
+  if (!/^[1-9][0-9]{0,15}$/.test(text)) return null;
+  const id = Number(text);
+  return Number.isSafeInteger(id) ? id : null;
+}

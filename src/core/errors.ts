@@ -1,0 +1,31 @@
+/** The one error type of the core; each HTTP dialect maps `code` to its own status and body. */
+export type AffixErrorCode =
+  | 'bad_request'
+  | 'unauthenticated'
+  | 'forbidden'
+  | 'not_found'
+  | 'conflict'
+  | 'too_large'
+  | 'unsupported_media'
+  | 'unprocessable'
+  | 'quota_exceeded'
+  | 'internal';
+
+export class AffixError extends Error {
+  readonly code: AffixErrorCode;
+  /** Field name -> message, for validation errors (Tracker's `errors` object). */
+  readonly details: Record<string, string>;
+
+  constructor(code: AffixErrorCode, message: string, details: Record<string, string> = {}) {
+    super(message);
+    this.name = 'AffixError';
+    this.code = code;
+    this.details = details;
+  }
+}
+
+export const notFound = (what: string): AffixError => new AffixError('not_found', `${what} not found`);
+
+export function isAffixError(err: unknown): err is AffixError {
+  return err instanceof AffixError;
+}

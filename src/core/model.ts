@@ -1,0 +1,65 @@
+/** Records of the domain, as the core sees them. Times are milliseconds since the epoch. */
+
+export interface Org {
+  id: number;
+  /** The organization id clients send (Tracker `X-Org-ID` / `X-Cloud-Org-ID`). */
+  extId: string;
+  name: string;
+  createdAt: number;
+}
+
+export interface User {
+  id: number;
+  orgId: number;
+  login: string;
+  display: string;
+  email: string;
+  cloudUid: string;
+  passportUid: number;
+  createdAt: number;
+}
+
+export interface Issue {
+  /** 24 hex characters. */
+  id: string;
+  orgId: number;
+  queueKey: string;
+  /** `QUEUE-N` */
+  key: string;
+  summary: string;
+  description: string | null;
+  createdBy: User;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface Comment {
+  id: number;
+  /** 24 hex characters; what Tracker shows as an attachment's `commentId`. */
+  longId: string;
+  orgId: number;
+  issueId: string;
+  issueKey: string;
+  text: string;
+  createdBy: User;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface Attachment {
+  id: number;
+  orgId: number;
+  owner: User;
+  name: string;
+  mimetype: string;
+  size: number;
+  sha256: string;
+  storageKey: string;
+  createdAt: number;
+  /** Set while the file is a temporary upload not yet attached to anything. */
+  expiresAt: number | null;
+  issueId: string | null;
+  issueKey: string | null;
+  commentId: number | null;
+  commentLongId: string | null;
+}

@@ -1,0 +1,44 @@
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import mime from 'mime-types';
+import type { BlobStore } from '../store/blob/blob-store.js';
+import { AffixError } from './errors.js';
+import { Meter } from './meter.js';
+import { cleanFileName } from './names.js';
+
+/** Bytes already durable in the BlobStore, not yet recorded: commit them or discard them. */
+export interface StagedUpload {
+  key: string;
+  size: number;
+  sha256: string;
+}
+
+export const tooLarge = (limit: number): AffixError =>
+  new AffixError('too_large', `The file size exceeds ${formatLimit(limit)}.`);
+
+function formatLimit(bytes: number): string {
+  const mib = bytes / (1 << 20);
+  return Number.isInteger(mib) ? `${mib} Mb` : `${bytes} bytes`;
+}
+
+/** The single streaming pass: source -> sha256 + byte count + limit -> BlobStore. */
+export async function stageUpload(blobs: BlobStore, source: Readable, maxBytes: number): Promise<StagedUpload> {
+  const meter = new Meter(maxBytes, () => tooLarge(maxBytes));
+  // Wait for both sides, so that a failed upload has finished cleaning up before the caller hears of it.
+  const [fed, stored] = await Promise.allSettled([pipeline(source, meter), blobs.write(meter)]);
+  if (fed.status === 'rejected') {
+    // The source's own failure (too large, client gone) says more than the store's "premature close".
+    if (stored.status === 'fulfilled') await blobs.delete(stored.value.key);
+    throw fed.reason;
+  }
+  if (stored.status === 'rejected') throw stored.reason;
+  return { key: stored.value.key, size: meter.bytes, sha256: meter.digest() };
+}
+
+/** The MIME type a stored file is served with: from its name for now, never from the client's header. */
+export function mimeTypeOf(name: string): string {
+  const type = mime.lookup(name);
+  return (type || 'application/octet-stream').toLowerCase();
+}
+
+export { cleanFileName };

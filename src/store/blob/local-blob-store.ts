@@ -1,0 +1,133 @@
+import { randomUUID } from 'node:crypto';
+import { mkdir, open, opendir, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { storageKey } from '../../core/ids.js';
+import type { BlobStore, ByteRange, StoredBlob } from './blob-store.js';
+
+const KEY = /^[0-9a-f]{32}$/;
+const IO_CHUNK = 1 << 20;
+
+/**
+ * Blobs as files under `<root>/blobs/ab/cd/<key>`; writes go to `<root>/tmp` first (same
+ * filesystem), are fsynced, then renamed into place, so a blob is either whole or absent.
+ */
+export class LocalBlobStore implements BlobStore {
+  private readonly blobsDir: string;
+  private readonly stagingDir: string;
+
+  constructor(root: string) {
+    this.blobsDir = join(root, 'blobs');
+    this.stagingDir = join(root, 'tmp');
+  }
+
+  async init(): Promise<void> {
+    await mkdir(this.blobsDir, { recursive: true });
+    await mkdir(this.stagingDir, { recursive: true });
+  }
+
+  private pathOf(key: string): string {
+    // The only way to a path: a key of our own shape, so no input can reach outside the root.
+    if (!KEY.test(key)) throw new Error(`invalid blob key ${JSON.stringify(key)}`);
+    return join(this.blobsDir, key.slice(0, 2), key.slice(2, 4), key);
+  }
+
+  async write(source: Readable): Promise<StoredBlob> {
+    const key = storageKey();
+    const staging = join(this.stagingDir, `${key}.${randomUUID()}`);
+    const file = await open(staging, 'wx');
+    let size = 0;
+    try {
+      const sink = file.createWriteStream({ autoClose: false, highWaterMark: IO_CHUNK });
+      await pipeline(source, sink);
+      size = sink.bytesWritten;
+      await file.sync();
+    } catch (err) {
+      await file.close().catch(() => undefined);
+      await unlink(staging).catch(() => undefined);
+      throw err;
+    }
+    await file.close();
+    const target = this.pathOf(key);
+    const dir = join(target, '..');
+    try {
+      await mkdir(dir, { recursive: true });
+      await rename(staging, target);
+      await syncDir(dir);
+    } catch (err) {
+      await unlink(staging).catch(() => undefined);
+      throw err;
+    }
+    return { key, size };
+  }
+
+  async read(key: string, range?: ByteRange): Promise<Readable | null> {
+    const path = this.pathOf(key);
+    const handle = await open(path, 'r').catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return null;
+      throw err;
+    });
+    if (!handle) return null;
+    // The stream owns the handle and closes it when it ends or is destroyed.
+    return handle.createReadStream({ start: range?.start, end: range?.end, highWaterMark: IO_CHUNK });
+  }
+
+  async size(key: string): Promise<number | null> {
+    try {
+      return (await stat(this.pathOf(key))).size;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw err;
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    await rm(this.pathOf(key), { force: true });
+  }
+
+  async *listOlderThan(before: number): AsyncIterable<string> {
+    for (const a of await readdirOrEmpty(this.blobsDir)) {
+      for (const b of await readdirOrEmpty(join(this.blobsDir, a))) {
+        const dir = await opendir(join(this.blobsDir, a, b));
+        for await (const entry of dir) {
+          if (!KEY.test(entry.name)) continue;
+          const info = await stat(join(dir.path, entry.name)).catch(() => null);
+          if (info && info.mtimeMs < before) yield entry.name;
+        }
+      }
+    }
+  }
+
+  async sweepStaging(before: number): Promise<number> {
+    let removed = 0;
+    for (const name of await readdirOrEmpty(this.stagingDir)) {
+      const path = join(this.stagingDir, name);
+      const info = await stat(path).catch(() => null);
+      if (info && info.mtimeMs < before) {
+        await rm(path, { force: true });
+        removed++;
+      }
+    }
+    return removed;
+  }
+}
+
+async function readdirOrEmpty(dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+}
+
+/** Makes a rename durable: the directory entry itself must reach the disk. */
+async function syncDir(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}

@@ -1,0 +1,418 @@
+import type { Kysely, Transaction } from 'kysely';
+import { AffixError } from '../../core/errors.js';
+import { hex24 } from '../../core/ids.js';
+import type { Attachment, Comment, Issue, Org, User } from '../../core/model.js';
+import type {
+  AttachmentClaim,
+  MetaStore,
+  NewAttachment,
+  NewComment,
+  NewIssue,
+  NewUser,
+  Released,
+} from './meta-store.js';
+import { migrateToLatest, type SqlFlavor } from './migrations.js';
+import type { Database } from './schema.js';
+
+type Row = Record<string, unknown>;
+
+const HEX24 = /^[0-9a-f]{24}$/i;
+
+const USER_COLUMNS = [
+  'u.id as u_id',
+  'u.org_id as u_org_id',
+  'u.login as u_login',
+  'u.display as u_display',
+  'u.email as u_email',
+  'u.cloud_uid as u_cloud_uid',
+  'u.passport_uid as u_passport_uid',
+  'u.created_at as u_created_at',
+] as const;
+
+// PostgreSQL returns bigint columns as strings; SQLite as numbers. Every numeric read goes through num().
+const num = (value: unknown): number => Number(value);
+const numOrNull = (value: unknown): number | null => (value === null || value === undefined ? null : Number(value));
+
+function toUser(r: Row): User {
+  return {
+    id: num(r.u_id),
+    orgId: num(r.u_org_id),
+    login: r.u_login as string,
+    display: r.u_display as string,
+    email: r.u_email as string,
+    cloudUid: r.u_cloud_uid as string,
+    passportUid: num(r.u_passport_uid),
+    createdAt: num(r.u_created_at),
+  };
+}
+
+function toOrg(r: Row): Org {
+  return { id: num(r.id), extId: r.ext_id as string, name: r.name as string, createdAt: num(r.created_at) };
+}
+
+/** MetaStore over Kysely: one implementation of the queries, the SQL flavor chosen by the dialect. */
+export class KyselyMetaStore implements MetaStore {
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly flavor: SqlFlavor,
+  ) {}
+
+  async migrate(): Promise<void> {
+    await migrateToLatest(this.db, this.flavor);
+  }
+
+  async close(): Promise<void> {
+    await this.db.destroy();
+  }
+
+  // --- organizations and users ---
+
+  async ensureOrg(extId: string, name: string, now: number): Promise<Org> {
+    await this.db
+      .insertInto('orgs')
+      .values({ ext_id: extId, name, created_at: now })
+      .onConflict((oc) => oc.column('ext_id').doNothing())
+      .execute();
+    const org = await this.getOrgByExtId(extId);
+    if (!org) throw new Error(`org ${extId} vanished after insert`);
+    return org;
+  }
+
+  async getOrgByExtId(extId: string): Promise<Org | null> {
+    const row = await this.db.selectFrom('orgs').selectAll().where('ext_id', '=', extId).executeTakeFirst();
+    return row ? toOrg(row) : null;
+  }
+
+  async createUser(user: NewUser): Promise<User> {
+    const { id } = await this.db
+      .insertInto('users')
+      .values({
+        org_id: user.orgId,
+        login: user.login,
+        display: user.display,
+        email: user.email,
+        cloud_uid: user.cloudUid,
+        passport_uid: user.passportUid,
+        token_hash: user.tokenHash,
+        api_key_hash: user.apiKeyHash,
+        created_at: user.createdAt,
+      })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    const created = await this.getUser(user.orgId, num(id));
+    if (!created) throw new Error('user vanished after insert');
+    return created;
+  }
+
+  async findUserByTokenHash(tokenHash: string): Promise<{ user: User; org: Org } | null> {
+    const row = await this.db
+      .selectFrom('users as u')
+      .innerJoin('orgs as o', 'o.id', 'u.org_id')
+      .select([...USER_COLUMNS, 'o.id', 'o.ext_id', 'o.name', 'o.created_at'])
+      .where('u.token_hash', '=', tokenHash)
+      .executeTakeFirst();
+    return row ? { user: toUser(row), org: toOrg(row) } : null;
+  }
+
+  async getUser(orgId: number, userId: number): Promise<User | null> {
+    const row = await this.db
+      .selectFrom('users as u')
+      .select(USER_COLUMNS)
+      .where('u.org_id', '=', orgId)
+      .where('u.id', '=', userId)
+      .executeTakeFirst();
+    return row ? toUser(row) : null;
+  }
+
+  // --- issues and comments ---
+
+  async createIssue(issue: NewIssue): Promise<Issue> {
+    const id = await this.db.transaction().execute(async (trx) => {
+      const queue = await trx
+        .insertInto('queues')
+        .values({ org_id: issue.orgId, key: issue.queueKey, next_number: 1, created_at: issue.createdAt })
+        .onConflict((oc) =>
+          oc.columns(['org_id', 'key']).doUpdateSet((eb) => ({ next_number: eb('queues.next_number', '+', 1) })),
+        )
+        .returning(['id', 'next_number'])
+        .executeTakeFirstOrThrow();
+      const issueId = hex24();
+      await trx
+        .insertInto('issues')
+        .values({
+          id: issueId,
+          org_id: issue.orgId,
+          queue_id: num(queue.id),
+          key: `${issue.queueKey}-${num(queue.next_number)}`,
+          summary: issue.summary,
+          description: issue.description,
+          created_by: issue.createdBy,
+          created_at: issue.createdAt,
+          updated_at: issue.createdAt,
+        })
+        .execute();
+      await this.claim(trx, issue.orgId, issue.claim, issueId, null);
+      return issueId;
+    });
+    const created = await this.findIssue(issue.orgId, id);
+    if (!created) throw new Error('issue vanished after insert');
+    return created;
+  }
+
+  async findIssue(orgId: number, keyOrId: string): Promise<Issue | null> {
+    const row = await this.db
+      .selectFrom('issues as i')
+      .innerJoin('users as u', 'u.id', 'i.created_by')
+      .innerJoin('queues as q', 'q.id', 'i.queue_id')
+      .select([...USER_COLUMNS, 'i.id', 'i.org_id', 'i.key', 'i.summary', 'i.description', 'i.created_at', 'i.updated_at', 'q.key as queue_key'])
+      .where('i.org_id', '=', orgId)
+      .where(HEX24.test(keyOrId) ? 'i.id' : 'i.key', '=', HEX24.test(keyOrId) ? keyOrId.toLowerCase() : keyOrId.toUpperCase())
+      .executeTakeFirst();
+    if (!row) return null;
+    return {
+      id: row.id,
+      orgId: num(row.org_id),
+      queueKey: row.queue_key,
+      key: row.key,
+      summary: row.summary,
+      description: row.description,
+      createdBy: toUser(row),
+      createdAt: num(row.created_at),
+      updatedAt: num(row.updated_at),
+    };
+  }
+
+  async createComment(comment: NewComment): Promise<Comment> {
+    const id = await this.db.transaction().execute(async (trx) => {
+      const { id } = await trx
+        .insertInto('comments')
+        .values({
+          long_id: hex24(),
+          org_id: comment.orgId,
+          issue_id: comment.issueId,
+          text: comment.text,
+          created_by: comment.createdBy,
+          created_at: comment.createdAt,
+          updated_at: comment.createdAt,
+        })
+        .returning('id')
+        .executeTakeFirstOrThrow();
+      await this.claim(trx, comment.orgId, comment.claim, comment.issueId, num(id));
+      return num(id);
+    });
+    const [created] = await this.commentQuery(comment.orgId).where('c.id', '=', id).execute();
+    if (!created) throw new Error('comment vanished after insert');
+    return toComment(created);
+  }
+
+  async listComments(orgId: number, issueId: string): Promise<Comment[]> {
+    const rows = await this.commentQuery(orgId).where('c.issue_id', '=', issueId).orderBy('c.id').execute();
+    return rows.map(toComment);
+  }
+
+  private commentQuery(orgId: number) {
+    return this.db
+      .selectFrom('comments as c')
+      .innerJoin('users as u', 'u.id', 'c.created_by')
+      .innerJoin('issues as i', 'i.id', 'c.issue_id')
+      .select([...USER_COLUMNS, 'c.id', 'c.long_id', 'c.org_id', 'c.issue_id', 'i.key as issue_key', 'c.text', 'c.created_at', 'c.updated_at'])
+      .where('c.org_id', '=', orgId);
+  }
+
+  /**
+   * Attaches the owner's unexpired temporary uploads to an issue (and comment), or throws without
+   * changing anything. The conditional UPDATE is what makes a second claim of the same id fail.
+   */
+  private async claim(trx: Transaction<Database>, orgId: number, claim: AttachmentClaim, issueId: string, commentId: number | null) {
+    const ids = [...new Set(claim.ids)];
+    if (ids.length === 0) return;
+    const rows = await trx
+      .selectFrom('attachments')
+      .select(['id', 'owner_id', 'expires_at'])
+      .where('org_id', '=', orgId)
+      .where('id', 'in', ids)
+      .execute();
+    const byId = new Map(rows.map((r) => [num(r.id), r]));
+    for (const id of ids) {
+      const row = byId.get(id);
+      const problem =
+        !row || num(row.owner_id) !== claim.ownerId
+          ? `Attachment ${id} not found`
+          : row.expires_at === null
+            ? `Attachment ${id} is already attached`
+            : num(row.expires_at) <= claim.now
+              ? `Attachment ${id} has expired`
+              : null;
+      if (problem) throw new AffixError('unprocessable', problem, { attachmentIds: problem });
+    }
+    const result = await trx
+      .updateTable('attachments')
+      .set({ issue_id: issueId, comment_id: commentId, expires_at: null })
+      .where('org_id', '=', orgId)
+      .where('id', 'in', ids)
+      .where('expires_at', 'is not', null)
+      .executeTakeFirst();
+    if (Number(result.numUpdatedRows) !== ids.length) {
+      throw new AffixError('unprocessable', 'Some attachments were attached concurrently', { attachmentIds: 'already attached' });
+    }
+  }
+
+  // --- attachments and blobs ---
+
+  async insertAttachment(a: NewAttachment): Promise<{ attachment: Attachment; duplicateKey: string | null }> {
+    const { id, blobKey } = await this.db.transaction().execute(async (trx) => {
+      // One statement, so concurrent uploads of identical bytes cannot both create a blob row.
+      const blob = await trx
+        .insertInto('blobs')
+        .values({ sha256: a.sha256, size: a.size, storage_key: a.storageKey, ref_count: 1, created_at: a.createdAt })
+        .onConflict((oc) => oc.column('sha256').doUpdateSet((eb) => ({ ref_count: eb('blobs.ref_count', '+', 1) })))
+        .returning(['id', 'storage_key'])
+        .executeTakeFirstOrThrow();
+      const row = await trx
+        .insertInto('attachments')
+        .values({
+          org_id: a.orgId,
+          owner_id: a.ownerId,
+          blob_id: num(blob.id),
+          name: a.name,
+          mimetype: a.mimetype,
+          size: a.size,
+          created_at: a.createdAt,
+          expires_at: a.expiresAt,
+          issue_id: a.issueId,
+          comment_id: a.commentId,
+        })
+        .returning('id')
+        .executeTakeFirstOrThrow();
+      return { id: num(row.id), blobKey: blob.storage_key };
+    });
+    const attachment = await this.getAttachment(a.orgId, id);
+    if (!attachment) throw new Error('attachment vanished after insert');
+    return { attachment, duplicateKey: blobKey === a.storageKey ? null : a.storageKey };
+  }
+
+  async getAttachment(orgId: number, id: number): Promise<Attachment | null> {
+    const row = await this.attachmentQuery(orgId).where('a.id', '=', id).executeTakeFirst();
+    return row ? toAttachment(row) : null;
+  }
+
+  async listIssueAttachments(orgId: number, issueId: string): Promise<Attachment[]> {
+    const rows = await this.attachmentQuery(orgId).where('a.issue_id', '=', issueId).orderBy('a.id').execute();
+    return rows.map(toAttachment);
+  }
+
+  private attachmentQuery(orgId: number) {
+    return this.db
+      .selectFrom('attachments as a')
+      .innerJoin('blobs as b', 'b.id', 'a.blob_id')
+      .innerJoin('users as u', 'u.id', 'a.owner_id')
+      .leftJoin('issues as i', 'i.id', 'a.issue_id')
+      .leftJoin('comments as c', 'c.id', 'a.comment_id')
+      .select([
+        ...USER_COLUMNS,
+        'a.id',
+        'a.org_id',
+        'a.name',
+        'a.mimetype',
+        'a.size',
+        'a.created_at',
+        'a.expires_at',
+        'a.issue_id',
+        'a.comment_id',
+        'b.sha256',
+        'b.storage_key',
+        'i.key as issue_key',
+        'c.long_id as comment_long_id',
+      ])
+      .where('a.org_id', '=', orgId);
+  }
+
+  async deleteAttachment(orgId: number, id: number): Promise<Released> {
+    return this.db.transaction().execute(async (trx) => {
+      const rows = await trx
+        .deleteFrom('attachments')
+        .where('org_id', '=', orgId)
+        .where('id', '=', id)
+        .returning('blob_id')
+        .execute();
+      return { count: rows.length, releasedKeys: await this.release(trx, rows.map((r) => num(r.blob_id))) };
+    });
+  }
+
+  async deleteExpired(now: number, limit: number): Promise<Released> {
+    return this.db.transaction().execute(async (trx) => {
+      const expired = await trx
+        .selectFrom('attachments')
+        .select(['id', 'blob_id'])
+        .where('expires_at', 'is not', null)
+        .where('expires_at', '<=', now)
+        .orderBy('expires_at')
+        .limit(limit)
+        .execute();
+      if (expired.length === 0) return { count: 0, releasedKeys: [] };
+      await trx
+        .deleteFrom('attachments')
+        .where('id', 'in', expired.map((r) => num(r.id)))
+        .where('expires_at', 'is not', null)
+        .execute();
+      return { count: expired.length, releasedKeys: await this.release(trx, expired.map((r) => num(r.blob_id))) };
+    });
+  }
+
+  /** Drops one reference per entry; returns the keys of blobs left with none (their rows removed). */
+  private async release(trx: Transaction<Database>, blobIds: number[]): Promise<string[]> {
+    const released: string[] = [];
+    for (const blobId of blobIds) {
+      const blob = await trx
+        .updateTable('blobs')
+        .set((eb) => ({ ref_count: eb('ref_count', '-', 1) }))
+        .where('id', '=', blobId)
+        .returning(['ref_count', 'storage_key'])
+        .executeTakeFirst();
+      if (blob && num(blob.ref_count) <= 0) {
+        await trx.deleteFrom('blobs').where('id', '=', blobId).execute();
+        released.push(blob.storage_key);
+      }
+    }
+    return released;
+  }
+
+  async knownBlobKeys(keys: string[]): Promise<Set<string>> {
+    if (keys.length === 0) return new Set();
+    const rows = await this.db.selectFrom('blobs').select('storage_key').where('storage_key', 'in', keys).execute();
+    return new Set(rows.map((r) => r.storage_key));
+  }
+}
+
+function toComment(r: Row): Comment {
+  return {
+    id: num(r.id),
+    longId: r.long_id as string,
+    orgId: num(r.org_id),
+    issueId: r.issue_id as string,
+    issueKey: r.issue_key as string,
+    text: r.text as string,
+    createdBy: toUser(r),
+    createdAt: num(r.created_at),
+    updatedAt: num(r.updated_at),
+  };
+}
+
+function toAttachment(r: Row): Attachment {
+  return {
+    id: num(r.id),
+    orgId: num(r.org_id),
+    owner: toUser(r),
+    name: r.name as string,
+    mimetype: r.mimetype as string,
+    size: num(r.size),
+    sha256: r.sha256 as string,
+    storageKey: r.storage_key as string,
+    createdAt: num(r.created_at),
+    expiresAt: numOrNull(r.expires_at),
+    issueId: (r.issue_id as string | null) ?? null,
+    issueKey: (r.issue_key as string | null) ?? null,
+    commentId: numOrNull(r.comment_id),
+    commentLongId: (r.comment_long_id as string | null) ?? null,
+  };
+}

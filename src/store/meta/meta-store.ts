@@ -1,0 +1,102 @@
+import type { Attachment, Comment, Issue, Org, User } from '../../core/model.js';
+
+export interface NewUser {
+  orgId: number;
+  login: string;
+  display: string;
+  email: string;
+  cloudUid: string;
+  passportUid: number;
+  tokenHash: string;
+  apiKeyHash: string;
+  createdAt: number;
+}
+
+export interface NewAttachment {
+  orgId: number;
+  ownerId: number;
+  name: string;
+  mimetype: string;
+  size: number;
+  sha256: string;
+  /** Key of the blob just written; becomes the blob's key unless identical bytes are stored already. */
+  storageKey: string;
+  createdAt: number;
+  expiresAt: number | null;
+  issueId: string | null;
+  commentId: number | null;
+}
+
+/** Temporary uploads to attach in the same transaction as the record that claims them. */
+export interface AttachmentClaim {
+  ownerId: number;
+  ids: number[];
+  now: number;
+}
+
+export interface NewIssue {
+  orgId: number;
+  queueKey: string;
+  summary: string;
+  description: string | null;
+  createdBy: number;
+  createdAt: number;
+  claim: AttachmentClaim;
+}
+
+export interface NewComment {
+  orgId: number;
+  issueId: string;
+  text: string;
+  createdBy: number;
+  createdAt: number;
+  claim: AttachmentClaim;
+}
+
+/** What a removal let go of: blob keys no attachment refers to any more, for the BlobStore to delete. */
+export interface Released {
+  count: number;
+  releasedKeys: string[];
+}
+
+/**
+ * Records: organizations, users, issues, comments, attachments and the blobs they share.
+ * Guarantees, one a line (the conformance suite checks each):
+ * - every read and write is scoped to an org: a record of another org is never returned or changed;
+ * - a method that writes several rows does so in one transaction: all of it is visible, or none;
+ * - identical content (sha256) has one blob row, whose ref_count equals the attachments that use it;
+ * - a temporary upload is claimed at most once, and only by its owner before it expires;
+ * - a blob key is reported released exactly once, when its last attachment goes.
+ */
+export interface MetaStore {
+  /** Creates or upgrades the schema; safe to call on every start. */
+  migrate(): Promise<void>;
+  close(): Promise<void>;
+
+  /** Returns the org with this external id, creating it on first use. */
+  ensureOrg(extId: string, name: string, now: number): Promise<Org>;
+  getOrgByExtId(extId: string): Promise<Org | null>;
+  createUser(user: NewUser): Promise<User>;
+  /** The user whose OAuth token has this hash, with their org. */
+  findUserByTokenHash(tokenHash: string): Promise<{ user: User; org: Org } | null>;
+  getUser(orgId: number, userId: number): Promise<User | null>;
+
+  /** Creates the issue (and its queue on first use) and claims the temporary uploads, atomically. */
+  createIssue(issue: NewIssue): Promise<Issue>;
+  /** By key (`QUEUE-N`, case-insensitive) or 24-hex id. */
+  findIssue(orgId: number, keyOrId: string): Promise<Issue | null>;
+  createComment(comment: NewComment): Promise<Comment>;
+  listComments(orgId: number, issueId: string): Promise<Comment[]>;
+
+  /** Records the attachment; `duplicateKey` is the new blob's key when identical bytes were stored already. */
+  insertAttachment(attachment: NewAttachment): Promise<{ attachment: Attachment; duplicateKey: string | null }>;
+  getAttachment(orgId: number, id: number): Promise<Attachment | null>;
+  /** Files of the issue and of its comments, oldest first. */
+  listIssueAttachments(orgId: number, issueId: string): Promise<Attachment[]>;
+  deleteAttachment(orgId: number, id: number): Promise<Released>;
+
+  /** Removes temporary uploads whose expiry has passed, at most `limit` of them. */
+  deleteExpired(now: number, limit: number): Promise<Released>;
+  /** Which of these blob keys some blob row still uses. */
+  knownBlobKeys(keys: string[]): Promise<Set<string>>;
+}

@@ -1,0 +1,102 @@
+import { Migrator, sql, type CreateTableBuilder, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+
+export type SqlFlavor = 'sqlite' | 'postgres';
+
+/** Migrations live in code so a built server needs no files beside it. */
+function migrations(flavor: SqlFlavor): Record<string, Migration> {
+  const autoId = flavor === 'postgres' ? 'bigserial' : 'integer';
+  const bigint = flavor === 'postgres' ? 'bigint' : 'integer';
+  // An integer primary key the database assigns.
+  const withId = (table: CreateTableBuilder<string, never>) =>
+    table.addColumn('id', autoId, (c) => (flavor === 'sqlite' ? c.primaryKey().autoIncrement() : c.primaryKey()));
+  return {
+    '0001_foundation': {
+      async up(db: Kysely<any>) {
+        await withId(db.schema.createTable('orgs'))
+          .addColumn('ext_id', 'text', (c) => c.notNull().unique())
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('created_at', bigint, (c) => c.notNull())
+          .execute();
+        await withId(db.schema.createTable('users'))
+          .addColumn('org_id', bigint, (c) => c.notNull().references('orgs.id'))
+          .addColumn('login', 'text', (c) => c.notNull())
+          .addColumn('display', 'text', (c) => c.notNull())
+          .addColumn('email', 'text', (c) => c.notNull())
+          .addColumn('cloud_uid', 'text', (c) => c.notNull())
+          .addColumn('passport_uid', bigint, (c) => c.notNull())
+          .addColumn('token_hash', 'text', (c) => c.notNull().unique())
+          .addColumn('api_key_hash', 'text', (c) => c.notNull().unique())
+          .addColumn('created_at', bigint, (c) => c.notNull())
+          .addUniqueConstraint('users_org_login', ['org_id', 'login'])
+          .execute();
+        await withId(db.schema.createTable('queues'))
+          .addColumn('org_id', bigint, (c) => c.notNull().references('orgs.id'))
+          .addColumn('key', 'text', (c) => c.notNull())
+          .addColumn('next_number', bigint, (c) => c.notNull())
+          .addColumn('created_at', bigint, (c) => c.notNull())
+          .addUniqueConstraint('queues_org_key', ['org_id', 'key'])
+          .execute();
+        await db.schema
+          .createTable('issues')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('org_id', bigint, (c) => c.notNull().references('orgs.id'))
+          .addColumn('queue_id', bigint, (c) => c.notNull().references('queues.id'))
+          .addColumn('key', 'text', (c) => c.notNull())
+          .addColumn('summary', 'text', (c) => c.notNull())
+          .addColumn('description', 'text')
+          .addColumn('created_by', bigint, (c) => c.notNull().references('users.id'))
+          .addColumn('created_at', bigint, (c) => c.notNull())
+          .addColumn('updated_at', bigint, (c) => c.notNull())
+          .addUniqueConstraint('issues_org_key', ['org_id', 'key'])
+          .execute();
+        await withId(db.schema.createTable('comments'))
+          .addColumn('long_id', 'text', (c) => c.notNull().unique())
+          .addColumn('org_id', bigint, (c) => c.notNull().references('orgs.id'))
+          .addColumn('issue_id', 'text', (c) => c.notNull().references('issues.id'))
+          .addColumn('text', 'text', (c) => c.notNull())
+          .addColumn('created_by', bigint, (c) => c.notNull().references('users.id'))
+          .addColumn('created_at', bigint, (c) => c.notNull())
+          .addColumn('updated_at', bigint, (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('comments_issue').on('comments').columns(['issue_id', 'id']).execute();
+        await withId(db.schema.createTable('blobs'))
+          .addColumn('sha256', 'text', (c) => c.notNull().unique())
+          .addColumn('size', bigint, (c) => c.notNull())
+          .addColumn('storage_key', 'text', (c) => c.notNull().unique())
+          .addColumn('ref_count', bigint, (c) => c.notNull())
+          .addColumn('created_at', bigint, (c) => c.notNull())
+          .execute();
+        await withId(db.schema.createTable('attachments'))
+          .addColumn('org_id', bigint, (c) => c.notNull().references('orgs.id'))
+          .addColumn('owner_id', bigint, (c) => c.notNull().references('users.id'))
+          .addColumn('blob_id', bigint, (c) => c.notNull().references('blobs.id'))
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('mimetype', 'text', (c) => c.notNull())
+          .addColumn('size', bigint, (c) => c.notNull())
+          .addColumn('created_at', bigint, (c) => c.notNull())
+          .addColumn('expires_at', bigint)
+          .addColumn('issue_id', 'text', (c) => c.references('issues.id'))
+          .addColumn('comment_id', bigint, (c) => c.references('comments.id'))
+          .execute();
+        await db.schema.createIndex('attachments_issue').on('attachments').columns(['issue_id', 'id']).execute();
+        await db.schema.createIndex('attachments_blob').on('attachments').column('blob_id').execute();
+        // Partial index: the collector only ever scans temporary uploads.
+        await db.schema
+          .createIndex('attachments_expiry')
+          .on('attachments')
+          .column('expires_at')
+          .where(sql.ref('expires_at'), 'is not', null)
+          .execute();
+      },
+    },
+  };
+}
+
+export async function migrateToLatest(db: Kysely<any>, flavor: SqlFlavor): Promise<void> {
+  const provider: MigrationProvider = { getMigrations: async () => migrations(flavor) };
+  const { error, results } = await new Migrator({ db, provider }).migrateToLatest();
+  const failed = results?.find((r) => r.status === 'Error');
+  if (error || failed) {
+    throw new Error(`migration ${failed?.migrationName ?? ''} failed: ${String(error)}`);
+  }
+}

@@ -1,0 +1,54 @@
+import type { Generated } from 'kysely';
+
+/** Table shapes for Kysely. Times are integer milliseconds since the epoch. */
+export interface Database {
+  orgs: { id: Generated<number>; ext_id: string; name: string; created_at: number };
+  users: {
+    id: Generated<number>;
+    org_id: number;
+    login: string;
+    display: string;
+    email: string;
+    cloud_uid: string;
+    passport_uid: number;
+    token_hash: string;
+    api_key_hash: string;
+    created_at: number;
+  };
+  queues: { id: Generated<number>; org_id: number; key: string; next_number: number; created_at: number };
+  issues: {
+    id: string;
+    org_id: number;
+    queue_id: number;
+    key: string;
+    summary: string;
+    description: string | null;
+    created_by: number;
+    created_at: number;
+    updated_at: number;
+  };
+  comments: {
+    id: Generated<number>;
+    long_id: string;
+    org_id: number;
+    issue_id: string;
+    text: string;
+    created_by: number;
+    created_at: number;
+    updated_at: number;
+  };
+  blobs: { id: Generated<number>; sha256: string; size: number; storage_key: string; ref_count: number; created_at: number };
+  attachments: {
+    id: Generated<number>;
+    org_id: number;
+    owner_id: number;
+    blob_id: number;
+    name: string;
+    mimetype: string;
+    size: number;
+    created_at: number;
+    expires_at: number | null;
+    issue_id: string | null;
+    comment_id: number | null;
+  };
+}

@@ -1,0 +1,16 @@
+import BetterSqlite3 from 'better-sqlite3';
+import { Kysely, SqliteDialect } from 'kysely';
+import { KyselyMetaStore } from './kysely-meta-store.js';
+import type { Database } from './schema.js';
+
+/** The embedded default: one SQLite file in WAL mode. `:memory:` works for tests. */
+export function openSqliteMetaStore(file: string): KyselyMetaStore {
+  const database = new BetterSqlite3(file);
+  database.pragma('journal_mode = WAL');
+  // FULL: a commit is on disk before the client hears 201 (NORMAL could lose the last commits on power loss).
+  database.pragma('synchronous = FULL');
+  database.pragma('foreign_keys = ON');
+  // Another process (`affix gc`, `affix user add`) may hold the write lock for a moment.
+  database.pragma('busy_timeout = 5000');
+  return new KyselyMetaStore(new Kysely<Database>({ dialect: new SqliteDialect({ database }) }), 'sqlite');
+}
