@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, open, opendir, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, opendir, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
+import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { storageKey } from '../../core/ids.js';
 import type { BlobStore, ByteRange, StoredBlob } from './blob-store.js';
@@ -37,12 +37,9 @@ export class LocalBlobStore implements BlobStore {
     const key = storageKey();
     const staging = join(this.stagingDir, `${key}.${randomUUID()}`);
     const file = await open(staging, 'wx');
-    let size = 0;
+    const sink = new DurableFileSink(file);
     try {
-      const sink = file.createWriteStream({ autoClose: false, highWaterMark: IO_CHUNK });
       await pipeline(source, sink);
-      size = sink.bytesWritten;
-      await file.sync();
     } catch (err) {
       await file.close().catch(() => undefined);
       await unlink(staging).catch(() => undefined);
@@ -59,7 +56,7 @@ export class LocalBlobStore implements BlobStore {
       await unlink(staging).catch(() => undefined);
       throw err;
     }
-    return { key, size };
+    return { key, size: sink.bytesWritten };
   }
 
   async read(key: string, range?: ByteRange): Promise<Readable | null> {
@@ -129,5 +126,33 @@ async function syncDir(dir: string): Promise<void> {
     await handle.sync();
   } finally {
     await handle.close();
+  }
+}
+
+/**
+ * Writes to an open file, batching queued chunks into one writev, and fsyncs before 'finish':
+ * when the pipeline resolves, the bytes are on disk.
+ */
+class DurableFileSink extends Writable {
+  bytesWritten = 0;
+
+  constructor(private readonly file: FileHandle) {
+    super({ highWaterMark: IO_CHUNK });
+  }
+
+  override _writev(chunks: Array<{ chunk: Buffer }>, done: (err?: Error | null) => void): void {
+    this.writeAll(chunks.map((c) => c.chunk)).then(() => done(), done);
+  }
+
+  override _final(done: (err?: Error | null) => void): void {
+    this.file.sync().then(() => done(), done);
+  }
+
+  private async writeAll(buffers: Buffer[]): Promise<void> {
+    const total = buffers.reduce((n, b) => n + b.length, 0);
+    const { bytesWritten } = await this.file.writev(buffers);
+    // A regular file takes the whole write or fails; a short write means the disk is full.
+    if (bytesWritten !== total) throw new Error(`short write: ${bytesWritten} of ${total} bytes`);
+    this.bytesWritten += total;
   }
 }

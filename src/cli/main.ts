@@ -1,0 +1,85 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util';
+import { CONFIG_FLAGS, loadConfig, parseServeArgs } from '../config.js';
+import { openCore, startServer } from '../server.js';
+
+const USAGE = `Usage:
+  affix serve [--port N] [--host H] [--data-dir D] [--public-url URL] [--max-file-size SIZE]
+              [--temporary-ttl DURATION] [--gc-interval DURATION] [--log-level LEVEL]
+  affix user add --org <orgId> --login <login> --display "<name>" [--email <e>] [--data-dir D]
+  affix gc [--data-dir D]
+
+Every flag of serve also reads AFFIX_<NAME> from the environment (AFFIX_PORT, AFFIX_DATA_DIR, ...).`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'serve':
+    case undefined: {
+      const server = await startServer(parseServeArgs(rest));
+      const stop = () => {
+        server.close().then(
+          () => process.exit(0),
+          () => process.exit(1),
+        );
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+      return -1;
+    }
+    case 'user': {
+      const [sub, ...args] = rest;
+      if (sub !== 'add') break;
+      const { values } = parseArgs({
+        args,
+        options: { ...CONFIG_FLAGS, org: { type: 'string' }, login: { type: 'string' }, display: { type: 'string' }, email: { type: 'string' } },
+      });
+      if (!values.org || !values.login) {
+        process.stderr.write('affix user add: --org and --login are required\n');
+        return 2;
+      }
+      const core = await openCore(loadConfig(values));
+      try {
+        const { user, org, token, apiKey } = await core.addUser({
+          orgExtId: values.org,
+          login: values.login,
+          display: values.display ?? values.login,
+          email: values.email,
+        });
+        process.stdout.write(
+          `${JSON.stringify({ orgId: org.extId, userId: String(user.id), login: user.login, token, apiKey, email: user.email })}\n`,
+        );
+      } finally {
+        await core.meta.close();
+      }
+      return 0;
+    }
+    case 'gc': {
+      const { values } = parseArgs({ args: rest, options: CONFIG_FLAGS });
+      const core = await openCore(loadConfig(values));
+      try {
+        process.stdout.write(`${JSON.stringify(await core.collect())}\n`);
+      } finally {
+        await core.meta.close();
+      }
+      return 0;
+    }
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(`${USAGE}\n`);
+      return 0;
+  }
+  process.stderr.write(`${USAGE}\n`);
+  return 2;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`affix: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

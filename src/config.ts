@@ -1,0 +1,93 @@
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+
+export interface Config {
+  host: string;
+  port: number;
+  dataDir: string;
+  /** Base of every absolute URL in responses; null: taken from each request's scheme and host. */
+  publicUrl: string | null;
+  maxFileSize: number;
+  temporaryTtlMs: number;
+  /** How often the server runs the collector; 0 turns the timer off (`affix gc` still works). */
+  gcIntervalMs: number;
+  logLevel: string;
+}
+
+/** Each option: its flag, its environment variable, its default, and how to read it. */
+const OPTIONS = {
+  host: { env: 'AFFIX_HOST', default: '127.0.0.1', parse: (v: string) => v },
+  port: { env: 'AFFIX_PORT', default: '8080', parse: parsePort },
+  'data-dir': { env: 'AFFIX_DATA_DIR', default: './data', parse: (v: string) => resolve(v) },
+  'public-url': { env: 'AFFIX_PUBLIC_URL', default: '', parse: parsePublicUrl },
+  'max-file-size': { env: 'AFFIX_MAX_FILE_SIZE', default: '1024MiB', parse: parseSize },
+  'temporary-ttl': { env: 'AFFIX_TEMPORARY_TTL', default: '24h', parse: parseDuration },
+  'gc-interval': { env: 'AFFIX_GC_INTERVAL', default: '10m', parse: parseDuration },
+  'log-level': { env: 'AFFIX_LOG_LEVEL', default: 'info', parse: (v: string) => v },
+} as const;
+
+type OptionName = keyof typeof OPTIONS;
+
+export const CONFIG_FLAGS = Object.fromEntries(
+  Object.keys(OPTIONS).map((name) => [name, { type: 'string' as const }]),
+) as Record<OptionName, { type: 'string' }>;
+
+/** Flags win over environment variables, which win over defaults. */
+export function loadConfig(flags: Partial<Record<OptionName, string | undefined>>, env: NodeJS.ProcessEnv = process.env): Config {
+  const read = <K extends OptionName>(name: K): ReturnType<(typeof OPTIONS)[K]['parse']> => {
+    const option = OPTIONS[name];
+    const raw = flags[name] ?? env[option.env] ?? option.default;
+    try {
+      return option.parse(raw) as ReturnType<(typeof OPTIONS)[K]['parse']>;
+    } catch (err) {
+      throw new Error(`--${name} (${option.env}): ${(err as Error).message}`);
+    }
+  };
+  return {
+    host: read('host'),
+    port: read('port'),
+    dataDir: read('data-dir'),
+    publicUrl: read('public-url'),
+    maxFileSize: read('max-file-size'),
+    temporaryTtlMs: read('temporary-ttl'),
+    gcIntervalMs: read('gc-interval'),
+    logLevel: read('log-level'),
+  };
+}
+
+export function parseServeArgs(argv: string[]): Config {
+  const { values } = parseArgs({ args: argv, options: CONFIG_FLAGS, strict: true, allowPositionals: false });
+  return loadConfig(values);
+}
+
+function parsePort(value: string): number {
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`not a port: ${value}`);
+  return port;
+}
+
+function parsePublicUrl(value: string): string | null {
+  if (!value) return null;
+  const url = new URL(value);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`not an http(s) URL: ${value}`);
+  return url.toString().replace(/\/+$/, '');
+}
+
+const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, k: 1 << 10, kb: 1 << 10, kib: 1 << 10, m: 1 << 20, mb: 1 << 20, mib: 1 << 20, g: 1 << 30, gb: 1 << 30, gib: 1 << 30 };
+
+/** Bytes, or a number with a binary unit: `1048576`, `512KiB`, `1024MiB`, `1g`. */
+export function parseSize(value: string): number {
+  const match = /^\s*(\d+)\s*([a-z]*)\s*$/i.exec(value);
+  const unit = match ? SIZE_UNITS[match[2]!.toLowerCase()] : undefined;
+  if (!match || unit === undefined || Number(match[1]) <= 0) throw new Error(`not a size: ${value}`);
+  return Number(match[1]) * unit;
+}
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, '': 1000, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** Seconds, or a number with a unit: `90`, `500ms`, `30s`, `10m`, `24h`, `7d`. */
+export function parseDuration(value: string): number {
+  const match = /^\s*(\d+)\s*(ms|s|m|h|d|)\s*$/i.exec(value);
+  if (!match) throw new Error(`not a duration: ${value}`);
+  return Number(match[1]) * DURATION_UNITS[match[2]!.toLowerCase()]!;
+}

@@ -1,0 +1,66 @@
+import fastifyMultipart from '@fastify/multipart';
+import fastifySwagger from '@fastify/swagger';
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import type { Affix } from '../core/affix.js';
+import { toProblem } from './problem.js';
+import { errorJson } from './tracker/render.js';
+import { trackerRoutes } from './tracker/routes.js';
+
+export interface AppOptions {
+  core: Affix;
+  publicUrl: string | null;
+  logLevel: string;
+  /** JSON bodies (issues, comments) larger than this are refused with 413. */
+  jsonBodyLimit?: number;
+}
+
+/** The HTTP face of Affix: translates requests to core calls and core results to each dialect's JSON. */
+export async function buildApp({ core, publicUrl, logLevel, jsonBodyLimit = 1 << 20 }: AppOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: { level: logLevel },
+    bodyLimit: jsonBodyLimit,
+    routerOptions: { ignoreTrailingSlash: true },
+    // `/v3/...` answers like `/v2/...` (the Go client and newer docs use v3).
+    rewriteUrl: (req) => (req.url ?? '/').replace(/^\/v3(?=\/|$)/, '/v2'),
+  });
+
+  const baseUrl = (request: FastifyRequest): string => publicUrl ?? `${request.protocol}://${request.host}`;
+
+  // Real clients send `Content-Type: application/json` on every request, bodiless DELETEs included.
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+    const text = (body as string).trim();
+    if (text === '') return done(null, undefined);
+    try {
+      done(null, JSON.parse(text, (key, value) => (key === '__proto__' || key === 'constructor' ? undefined : value)));
+    } catch {
+      done(Object.assign(new Error('Request body is not valid JSON'), { statusCode: 400 }), undefined);
+    }
+  });
+
+  app.setErrorHandler((err, request, reply) => {
+    const problem = toProblem(err);
+    if (problem.status >= 500) request.log.error({ err }, 'request failed');
+    // An unread upload body is not worth receiving: answer now and close the connection.
+    if (!request.raw.complete) reply.header('connection', 'close');
+    return reply.code(problem.status).send(errorJson(problem));
+  });
+  app.setNotFoundHandler((request, reply) =>
+    reply.code(404).send(errorJson({ status: 404, code: 'not_found', message: `No route for ${request.method} ${request.url}`, details: {} })),
+  );
+
+  await app.register(fastifySwagger, {
+    openapi: {
+      info: { title: 'Affix', version: '0.1.0', description: 'File attachments with Yandex Tracker and Zulip compatible APIs' },
+      components: { securitySchemes: { oauth: { type: 'apiKey', in: 'header', name: 'Authorization', description: 'OAuth <token>' } } },
+      security: [{ oauth: [] }],
+    },
+  });
+  // The core enforces the size limit itself; busboy's own limit must not throw first.
+  await app.register(fastifyMultipart, { throwFileSizeLimit: false });
+
+  app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  await app.register(trackerRoutes, { core, baseUrl });
+  return app;
+}

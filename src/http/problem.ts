@@ -1,0 +1,44 @@
+import type { FastifyError } from 'fastify';
+import { isAffixError, type AffixErrorCode } from '../core/errors.js';
+
+/** An error reduced to what a dialect needs to render it. */
+export interface Problem {
+  status: number;
+  code: AffixErrorCode;
+  message: string;
+  details: Record<string, string>;
+}
+
+const STATUS: Record<AffixErrorCode, number> = {
+  bad_request: 400,
+  unauthenticated: 401,
+  forbidden: 403,
+  not_found: 404,
+  conflict: 409,
+  too_large: 413,
+  unsupported_media: 415,
+  unprocessable: 422,
+  quota_exceeded: 422,
+  internal: 500,
+};
+
+function codeOfStatus(status: number): AffixErrorCode {
+  const match = Object.entries(STATUS).find(([, s]) => s === status);
+  return (match?.[0] as AffixErrorCode | undefined) ?? (status >= 500 ? 'internal' : 'bad_request');
+}
+
+/** Turns our own errors, Fastify's and its plugins' into one shape; anything unknown is a 500. */
+export function toProblem(err: unknown): Problem {
+  if (isAffixError(err)) return { status: STATUS[err.code], code: err.code, message: err.message, details: err.details };
+  const fastifyError = err as Partial<FastifyError>;
+  const status = fastifyError.statusCode;
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    const details: Record<string, string> = {};
+    for (const v of fastifyError.validation ?? []) {
+      const field = (v.instancePath || v.params?.missingProperty || '').toString().replace(/^\//, '') || 'request';
+      details[field] = v.message ?? 'invalid';
+    }
+    return { status, code: codeOfStatus(status), message: fastifyError.message ?? 'Bad request', details };
+  }
+  return { status: 500, code: 'internal', message: 'Internal server error', details: {} };
+}

@@ -1,0 +1,214 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { Type } from '@sinclair/typebox';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type {} from '@fastify/multipart';
+import { parseAttachmentIds, parseId, type Actor, type Affix, type UploadTarget } from '../../core/affix.js';
+import { AffixError, notFound } from '../../core/errors.js';
+import { tooLarge, type StagedUpload } from '../../core/uploads.js';
+import { sendAttachment } from '../content.js';
+import { attachmentJson, commentJson, fieldsJson, issueJson, userJson } from './render.js';
+
+export interface TrackerOptions {
+  core: Affix;
+  /** Absolute base of response URLs for this request. */
+  baseUrl: (request: FastifyRequest) => string;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    actor: Actor;
+  }
+}
+
+// A multipart envelope and a few small fields fit in this much beyond the file itself.
+const MULTIPART_OVERHEAD = 1 << 20;
+const AUTHORIZATION = /^(?:OAuth|Bearer)\s+(\S+)\s*$/i;
+
+const IssueParams = Type.Object({ issue: Type.String({ description: 'Issue key (QUEUE-1) or 24-hex id' }) });
+const IdParams = Type.Object({ id: Type.String({ description: 'Attachment id' }) });
+const IssueFileParams = Type.Object({ issue: Type.String(), id: Type.String() });
+const DownloadParams = Type.Object({ issue: Type.String(), id: Type.String(), filename: Type.String() });
+const TempDownloadParams = Type.Object({ id: Type.String(), filename: Type.String() });
+const UploadQuery = Type.Object({ filename: Type.Optional(Type.String({ description: 'Name to store the file under' })) });
+const AttachmentIds = Type.Optional(Type.Array(Type.Union([Type.String(), Type.Integer()])));
+const NewIssueBody = Type.Object({
+  queue: Type.Union([Type.String(), Type.Object({ key: Type.String() })]),
+  summary: Type.String(),
+  description: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+  attachmentIds: AttachmentIds,
+});
+const NewCommentBody = Type.Object({ text: Type.Optional(Type.String()), attachmentIds: AttachmentIds });
+
+/** The Tracker dialect (`/v2`, and `/v3` rewritten to it): routes, auth, and Tracker's JSON shapes. */
+export async function trackerRoutes(instance: FastifyInstance, { core, baseUrl }: TrackerOptions): Promise<void> {
+  const app = instance.withTypeProvider<TypeBoxTypeProvider>();
+  app.decorateRequest('actor', null as unknown as Actor);
+
+  app.addHook('onRequest', async (request) => {
+    const token = AUTHORIZATION.exec(request.headers.authorization ?? '')?.[1];
+    request.actor = await core.authenticate(token, orgHeader(request));
+  });
+
+  const refuseDeclaredOversize = async (request: FastifyRequest) => {
+    const declared = Number(request.headers['content-length']);
+    if (declared > core.limits.maxFileSize + MULTIPART_OVERHEAD) throw tooLarge(core.limits.maxFileSize);
+  };
+
+  const issueOf = (request: { actor: Actor; params: { issue: string } }) => core.getIssue(request.actor, request.params.issue);
+  const idOf = (raw: string) => {
+    const id = parseId(raw);
+    if (id === null) throw notFound('Attachment');
+    return id;
+  };
+
+  const upload = async (request: FastifyRequest, reply: FastifyReply, target: UploadTarget) => {
+    const attachment = await receiveUpload(core, request, target);
+    return reply.code(201).send(attachmentJson(baseUrl(request), attachment));
+  };
+
+  // --- users and fields (what real clients read around attachments) ---
+
+  app.get('/v2/myself', async (request) => userJson(baseUrl(request), request.actor.user));
+  app.get('/v2/users/:id', { schema: { params: IdParams } }, async (request) => {
+    const id = parseId(request.params.id);
+    if (id === null) throw notFound('User');
+    return userJson(baseUrl(request), await core.getUser(request.actor, id));
+  });
+  app.get('/v2/fields', async (request) => fieldsJson(baseUrl(request)));
+
+  // --- issues and comments ---
+
+  app.post('/v2/issues', { schema: { body: NewIssueBody } }, async (request, reply) => {
+    const body = request.body;
+    const issue = await core.createIssue(request.actor, {
+      queue: typeof body.queue === 'string' ? body.queue : body.queue.key,
+      summary: body.summary,
+      description: body.description ?? null,
+      attachmentIds: parseAttachmentIds(body.attachmentIds),
+    });
+    const attachments = await core.listIssueAttachments(request.actor, issue);
+    return reply.code(201).send(issueJson(baseUrl(request), issue, attachments));
+  });
+
+  app.get('/v2/issues/:issue', { schema: { params: IssueParams } }, async (request) => {
+    const issue = await issueOf(request);
+    return issueJson(baseUrl(request), issue, await core.listIssueAttachments(request.actor, issue));
+  });
+
+  app.get('/v2/issues/:issue/comments', { schema: { params: IssueParams } }, async (request) => {
+    const issue = await issueOf(request);
+    const [comments, attachments] = await Promise.all([
+      core.listComments(request.actor, issue),
+      core.listIssueAttachments(request.actor, issue),
+    ]);
+    return comments.map((c) => commentJson(baseUrl(request), c, attachments));
+  });
+
+  app.post('/v2/issues/:issue/comments', { schema: { params: IssueParams, body: NewCommentBody } }, async (request, reply) => {
+    const issue = await issueOf(request);
+    const body = request.body;
+    const comment = await core.addComment(request.actor, issue, {
+      text: body.text ?? '',
+      attachmentIds: parseAttachmentIds(body.attachmentIds),
+    });
+    const attachments = await core.listIssueAttachments(request.actor, issue);
+    return reply.code(201).send(commentJson(baseUrl(request), comment, attachments));
+  });
+
+  // --- issue attachments ---
+
+  app.get('/v2/issues/:issue/attachments', { schema: { params: IssueParams } }, async (request) => {
+    const issue = await issueOf(request);
+    return (await core.listIssueAttachments(request.actor, issue)).map((a) => attachmentJson(baseUrl(request), a));
+  });
+
+  app.post(
+    '/v2/issues/:issue/attachments',
+    { schema: { params: IssueParams, querystring: UploadQuery }, onRequest: refuseDeclaredOversize },
+    async (request, reply) => upload(request, reply, { kind: 'issue', issue: await issueOf(request) }),
+  );
+
+  app.get('/v2/issues/:issue/attachments/:id', { schema: { params: IssueFileParams } }, async (request) => {
+    const issue = await issueOf(request);
+    return attachmentJson(baseUrl(request), await core.getIssueAttachment(request.actor, issue, idOf(request.params.id)));
+  });
+
+  // The name segment is for people and browsers; the id decides which file is served.
+  app.get('/v2/issues/:issue/attachments/:id/:filename', { schema: { params: DownloadParams } }, async (request, reply) => {
+    const issue = await issueOf(request);
+    return sendAttachment(reply, core, await core.getIssueAttachment(request.actor, issue, idOf(request.params.id)));
+  });
+
+  app.delete('/v2/issues/:issue/attachments/:id', { schema: { params: IssueFileParams } }, async (request, reply) => {
+    const issue = await issueOf(request);
+    await core.deleteAttachment(request.actor, await core.getIssueAttachment(request.actor, issue, idOf(request.params.id)));
+    return reply.code(204).send();
+  });
+
+  // --- temporary files (and any file by id) ---
+
+  app.post('/v2/attachments', { schema: { querystring: UploadQuery }, onRequest: refuseDeclaredOversize }, async (request, reply) =>
+    upload(request, reply, { kind: 'temporary' }),
+  );
+
+  app.get('/v2/attachments/:id', { schema: { params: IdParams } }, async (request) =>
+    attachmentJson(baseUrl(request), await core.getAttachment(request.actor, idOf(request.params.id))),
+  );
+
+  app.get('/v2/attachments/:id/:filename', { schema: { params: TempDownloadParams } }, async (request, reply) =>
+    sendAttachment(reply, core, await core.getAttachment(request.actor, idOf(request.params.id))),
+  );
+
+  app.delete('/v2/attachments/:id', { schema: { params: IdParams } }, async (request, reply) => {
+    await core.deleteAttachment(request.actor, await core.getAttachment(request.actor, idOf(request.params.id)));
+    return reply.code(204).send();
+  });
+}
+
+/** `X-Cloud-Org-ID` wins over `X-Org-ID`; the Python client's literal `not provided` means none. */
+function orgHeader(request: FastifyRequest): string | undefined {
+  for (const name of ['x-cloud-org-id', 'x-org-id']) {
+    const value = request.headers[name];
+    const text = (Array.isArray(value) ? value[0] : value)?.trim();
+    if (text && text !== 'not provided') return text;
+  }
+  return undefined;
+}
+
+/**
+ * Reads the multipart body: stores the one file part as it streams in, collects the small fields,
+ * and records the attachment only once the whole body has arrived intact.
+ * Name rule: `?filename=`, else a `filename` field (before or after the file), else the part's name.
+ */
+async function receiveUpload(core: Affix, request: FastifyRequest, target: UploadTarget) {
+  if (!request.isMultipart()) {
+    throw new AffixError('unsupported_media', 'Expected a multipart/form-data body with a part named file');
+  }
+  let staged: StagedUpload | null = null;
+  try {
+    let partName: string | undefined;
+    let fieldName: string | undefined;
+    const parts = request.parts({
+      // One byte over the limit reaches the core's meter, which refuses the upload (busboy alone would truncate silently).
+      limits: { fileSize: core.limits.maxFileSize + 1, files: 2, fields: 20, parts: 24, fieldSize: 64 << 10, headerPairs: 64 },
+    });
+    for await (const part of parts) {
+      if (part.type === 'file') {
+        if (staged) {
+          part.file.resume();
+          throw new AffixError('bad_request', 'Send one file per request', { file: 'only one file part is accepted' });
+        }
+        partName = part.filename;
+        staged = await core.stageUpload(part.file);
+      } else if (part.fieldname === 'filename' && typeof part.value === 'string') {
+        fieldName = part.value;
+      }
+    }
+    if (!staged) throw new AffixError('bad_request', 'The request has no file part', { file: 'required' });
+    const committed = await core.commitUpload(request.actor, staged, (request.query as { filename?: string }).filename || fieldName || partName || 'file', target);
+    staged = null;
+    return committed;
+  } finally {
+    if (staged) await core.discardUpload(staged);
+  }
+}
