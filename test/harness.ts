@@ -1,0 +1,127 @@
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { request as httpRequest } from 'node:http';
+import { join } from 'node:path';
+import { loadConfig, type Config } from '../src/config.js';
+import { startServer, type RunningServer } from '../src/server.js';
+
+export interface TestUser {
+  token: string;
+  orgId: string;
+  userId: string;
+  /** Headers a Tracker client sends for this user. */
+  headers: Record<string, string>;
+}
+
+export interface TestServer {
+  url: string;
+  dataDir: string;
+  server: RunningServer;
+  addUser(orgId: string, login: string, display?: string): Promise<TestUser>;
+  /** Files under the data directory's blobs/ and tmp/ folders. */
+  storedFiles(): Promise<{ blobs: string[]; staging: string[] }>;
+  close(): Promise<void>;
+}
+
+/** The real server on a free loopback port, with a data directory of its own. */
+export async function startAffix(flags: Record<string, string> = {}): Promise<TestServer> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'affix-test-'));
+  const config: Config = loadConfig({ port: '0', 'data-dir': dataDir, 'log-level': 'silent', 'gc-interval': '0', ...flags }, {});
+  const server = await startServer(config);
+  return {
+    url: server.url,
+    dataDir,
+    server,
+    async addUser(orgId, login, display = login) {
+      const { user, token } = await server.core.addUser({ orgExtId: orgId, login, display });
+      return {
+        token,
+        orgId,
+        userId: String(user.id),
+        headers: { authorization: `OAuth ${token}`, 'x-org-id': orgId },
+      };
+    },
+    storedFiles: () => listStoredFiles(dataDir),
+    async close() {
+      await server.close();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function listStoredFiles(dataDir: string): Promise<{ blobs: string[]; staging: string[] }> {
+  const walk = async (dir: string): Promise<string[]> => {
+    const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+    const nested = await Promise.all(entries.map((e) => (e.isDirectory() ? walk(join(dir, e.name)) : [join(dir, e.name)])));
+    return nested.flat();
+  };
+  return { blobs: await walk(join(dataDir, 'blobs')), staging: await walk(join(dataDir, 'tmp')) };
+}
+
+/** A multipart body the way the Python client builds it: part `file` named `file`, real name in the query. */
+export function fileForm(content: string | Uint8Array<ArrayBuffer>, partFilename = 'file', type = 'application/octet-stream'): FormData {
+  const form = new FormData();
+  form.append('file', new Blob([content], { type }), partFilename);
+  return form;
+}
+
+export async function json(response: Response): Promise<any> {
+  const text = await response.text();
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new Error(`expected JSON, got ${response.status}: ${text.slice(0, 200)}`);
+  }
+}
+
+export interface RawResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+/** A plain node:http request, for what fetch will not do: set Host, stream a body, or hang up midway. */
+export function rawRequest(
+  url: string,
+  options: { method?: string; headers?: Record<string, string | number>; body?: Buffer | string | AsyncIterable<Buffer> } = {},
+): Promise<RawResponse> {
+  return new Promise((resolve, reject) => {
+    const request = httpRequest(url, { method: options.method ?? 'GET', headers: options.headers }, (response) => {
+      const chunks: Buffer[] = [];
+      response.on('data', (c: Buffer) => chunks.push(c));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(chunks).toString() }));
+      response.on('error', reject);
+    });
+    request.on('error', reject);
+    const body = options.body;
+    if (body === undefined || typeof body === 'string' || Buffer.isBuffer(body)) {
+      request.end(body);
+      return;
+    }
+    (async () => {
+      for await (const chunk of body) {
+        if (request.destroyed) return;
+        if (!request.write(chunk)) await new Promise((r) => request.once('drain', r));
+      }
+      request.end();
+    })().catch(reject);
+  });
+}
+
+/** A multipart envelope around a streamed file part, for bodies too large to build in memory. */
+export function multipartStream(boundary: string, chunks: AsyncIterable<Buffer> | Iterable<Buffer>, partFilename = 'file'): AsyncIterable<Buffer> {
+  return (async function* () {
+    yield Buffer.from(
+      `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${partFilename}"\r\nContent-Type: application/octet-stream\r\n\r\n`,
+    );
+    for await (const chunk of chunks) yield chunk;
+    yield Buffer.from(`\r\n--${boundary}--\r\n`);
+  })();
+}
+
+/** `count` chunks of `size` bytes each, all the same pattern (cheap to make, and not all zeros). */
+export function* repeatedChunks(count: number, size = 1 << 20): Iterable<Buffer> {
+  const chunk = Buffer.alloc(size);
+  for (let i = 0; i < size; i++) chunk[i] = (i * 31 + 7) & 0xff;
+  for (let i = 0; i < count; i++) yield chunk;
+}
