@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import mime from 'mime-types';
 import type { BlobStore } from '../store/blob/blob-store.js';
-import { AffixError } from './errors.js';
+import { AffixError, isAffixError } from './errors.js';
 import { Meter } from './meter.js';
 import { cleanFileName } from './names.js';
 
@@ -29,7 +29,9 @@ export async function stageUpload(blobs: BlobStore, source: Readable, maxBytes: 
   if (fed.status === 'rejected') {
     // The source's own failure (too large, client gone) says more than the store's "premature close".
     if (stored.status === 'fulfilled') await blobs.delete(stored.value.key);
-    throw fed.reason;
+    throw isAffixError(fed.reason)
+      ? fed.reason
+      : new AffixError('bad_request', `The upload was malformed or cut short: ${(fed.reason as Error).message}`);
   }
   if (stored.status === 'rejected') throw stored.reason;
   return { key: stored.value.key, size: meter.bytes, sha256: meter.digest() };

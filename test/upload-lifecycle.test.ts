@@ -1,0 +1,227 @@
+import assert from 'node:assert/strict';
+import { request as httpRequest } from 'node:http';
+import { utimes, writeFile, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileForm, json, multipartStream, rawRequest, repeatedChunks, startAffix, type TestServer, type TestUser } from './harness.js';
+
+const BOUNDARY = 'affix-test-boundary';
+
+describe('upload path: limits, aborts, dedup, expiry', () => {
+  let affix: TestServer;
+  let ivan: TestUser;
+  let issueKey: string;
+
+  const api = (path: string, init: RequestInit = {}) =>
+    fetch(`${affix.url}${path}`, { ...init, headers: { ...ivan.headers, ...(init.headers as Record<string, string>) } });
+  const listIssue = async () => json(await api(`/v2/issues/${issueKey}/attachments`));
+  const nothingStored = async () => {
+    const files = await affix.storedFiles();
+    assert.deepEqual(files.staging, [], 'no staging file left');
+    return files.blobs;
+  };
+
+  before(async () => {
+    // 1 MiB limit and one-second temporary files keep these tests small and fast.
+    affix = await startAffix({ 'max-file-size': '1MiB', 'temporary-ttl': '1s' });
+    ivan = await affix.addUser('7', 'ivan');
+    const issue = await json(await api('/v2/issues', { method: 'POST', body: JSON.stringify({ queue: 'LIM', summary: 'limits' }), headers: { 'content-type': 'application/json' } }));
+    issueKey = issue.key;
+  });
+  after(() => affix.close());
+
+  it('accepts a file of exactly the limit', async () => {
+    const exact = new Uint8Array(1 << 20).fill(7);
+    const response = await api(`/v2/issues/${issueKey}/attachments`, { method: 'POST', body: fileForm(exact) });
+    assert.equal(response.status, 201);
+    const file = await json(response);
+    assert.equal(file.size, 1 << 20);
+    await api(new URL(file.self).pathname, { method: 'DELETE' });
+    assert.deepEqual(await nothingStored(), []);
+  });
+
+  it('refuses a declared Content-Length over the limit with 413 before reading the body', async () => {
+    const response = await rawRequest(`${affix.url}/v2/issues/${issueKey}/attachments`, {
+      method: 'POST',
+      headers: { ...ivan.headers, 'content-type': `multipart/form-data; boundary=${BOUNDARY}`, 'content-length': 50 << 20 },
+      // Only a few bytes of the declared 50 MiB are ever sent: the answer must not wait for the rest.
+      body: (async function* () {
+        yield Buffer.from(`--${BOUNDARY}\r\n`);
+        await sleep(5_000);
+      })(),
+    }).catch((err: Error) => ({ status: -1, headers: {}, body: err.message }));
+    assert.equal(response.status, 413);
+    const body = JSON.parse(response.body);
+    assert.equal(body.statusCode, 413);
+    assert.equal(body.errorMessages[0], 'The file size exceeds 1 Mb.');
+    assert.deepEqual(await listIssue(), []);
+    assert.deepEqual(await nothingStored(), []);
+  });
+
+  it('cuts off a chunked body that grows past the limit, answers 413 and keeps nothing', async () => {
+    const response = await rawRequest(`${affix.url}/v2/issues/${issueKey}/attachments?filename=big.bin`, {
+      method: 'POST',
+      headers: { ...ivan.headers, 'content-type': `multipart/form-data; boundary=${BOUNDARY}`, 'transfer-encoding': 'chunked' },
+      body: multipartStream(BOUNDARY, repeatedChunks(3, 1 << 20)),
+    }).catch((err: Error) => ({ status: -1, headers: {}, body: err.message }));
+    assert.equal(response.status, 413, response.body);
+    assert.equal(JSON.parse(response.body).statusCode, 413);
+    await sleep(100);
+    assert.deepEqual(await listIssue(), []);
+    assert.deepEqual(await nothingStored(), []);
+  });
+
+  it('keeps nothing when the client hangs up mid-upload', async () => {
+    await new Promise<void>((resolve) => {
+      const request = httpRequest(`${affix.url}/v2/issues/${issueKey}/attachments`, {
+        method: 'POST',
+        headers: { ...ivan.headers, 'content-type': `multipart/form-data; boundary=${BOUNDARY}`, 'content-length': 900_000 },
+      });
+      request.on('error', () => resolve());
+      request.write(`--${BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="half.bin"\r\n\r\n`);
+      request.write(Buffer.alloc(300_000, 1), () => setTimeout(() => request.destroy(), 100));
+    });
+    // The server notices the closed socket asynchronously; give it a moment, then look.
+    for (let i = 0; i < 50 && (await affix.storedFiles()).staging.length > 0; i++) await sleep(20);
+    assert.deepEqual(await listIssue(), []);
+    assert.deepEqual(await nothingStored(), []);
+    assert.equal((await api('/healthz')).status, 200);
+  });
+
+  it('refuses a second file part with 400 and keeps neither file', async () => {
+    const form = fileForm('first');
+    form.append('file2', new Blob(['second']), 'second.txt');
+    const response = await api(`/v2/issues/${issueKey}/attachments`, { method: 'POST', body: form });
+    assert.equal(response.status, 400);
+    assert.match((await json(response)).errorMessages[0], /one file/);
+    assert.deepEqual(await listIssue(), []);
+    assert.deepEqual(await nothingStored(), []);
+  });
+
+  it('answers 400 for a malformed multipart body without harming the server', async () => {
+    const response = await rawRequest(`${affix.url}/v2/issues/${issueKey}/attachments`, {
+      method: 'POST',
+      headers: { ...ivan.headers, 'content-type': `multipart/form-data; boundary=${BOUNDARY}` },
+      body: `--${BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="x"\r\n\r\nno closing boundary`,
+    });
+    assert.equal(response.status, 400, response.body);
+    assert.equal(JSON.parse(response.body).statusCode, 400);
+    assert.deepEqual(await listIssue(), []);
+    assert.deepEqual(await nothingStored(), []);
+  });
+
+  it('stores identical bytes once and removes the blob with its last attachment', async () => {
+    const first = await json(await api(`/v2/issues/${issueKey}/attachments?filename=a.txt`, { method: 'POST', body: fileForm('same bytes') }));
+    const second = await json(await api(`/v2/attachments?filename=b.txt`, { method: 'POST', body: fileForm('same bytes') }));
+    const third = await json(await api(`/v2/issues/${issueKey}/attachments?filename=c.txt`, { method: 'POST', body: fileForm('other bytes') }));
+    assert.equal((await nothingStored()).length, 2);
+    assert.equal((await api(new URL(first.self).pathname, { method: 'DELETE' })).status, 204);
+    assert.equal((await nothingStored()).length, 2, 'the shared blob stays while the second file uses it');
+    assert.equal(await (await api(`/v2/attachments/${second.id}/b.txt`)).text(), 'same bytes');
+    assert.equal((await api(`/v2/attachments/${second.id}`, { method: 'DELETE' })).status, 204);
+    assert.equal((await nothingStored()).length, 1);
+    assert.equal((await api(new URL(third.self).pathname, { method: 'DELETE' })).status, 204);
+    assert.deepEqual(await nothingStored(), []);
+  });
+
+  it('expires unlinked temporary files: the collector removes them and they can no longer be linked', async () => {
+    const temp = await json(await api('/v2/attachments?filename=late.txt', { method: 'POST', body: fileForm('too late') }));
+    const kept = await json(await api('/v2/attachments?filename=kept.txt', { method: 'POST', body: fileForm('linked in time') }));
+    const linked = await api(`/v2/issues/${issueKey}/comments`, {
+      method: 'POST',
+      body: JSON.stringify({ text: 'in time', attachmentIds: [kept.id] }),
+      headers: { 'content-type': 'application/json' },
+    });
+    assert.equal(linked.status, 201);
+    await sleep(1_100);
+    const late = await api(`/v2/issues/${issueKey}/comments`, {
+      method: 'POST',
+      body: JSON.stringify({ text: 'late', attachmentIds: [temp.id] }),
+      headers: { 'content-type': 'application/json' },
+    });
+    assert.equal(late.status, 422);
+    assert.match((await json(late)).errorMessages[0], /expired/);
+
+    const report = await affix.server.core.collect();
+    assert.equal(report.expired, 1);
+    assert.equal(report.blobsDeleted, 1);
+    assert.equal((await api(`/v2/attachments/${temp.id}`)).status, 404);
+    assert.equal(await (await api(`/v2/issues/${issueKey}/attachments/${kept.id}/kept.txt`)).text(), 'linked in time');
+    assert.equal((await affix.server.core.collect()).expired, 0);
+    await api(`/v2/issues/${issueKey}/attachments/${kept.id}`, { method: 'DELETE' });
+  });
+
+  it('sweeps staging files and orphan blobs a crash left, once they are old enough', async () => {
+    const old = (Date.now() - 2 * 3600_000) / 1000;
+    const staging = join(affix.dataDir, 'tmp', 'crashed-upload');
+    const orphanDir = join(affix.dataDir, 'blobs', 'ab', 'cd');
+    const orphan = join(orphanDir, 'abcd0000000000000000000000000000');
+    const young = join(orphanDir, 'abcd1111111111111111111111111111');
+    await mkdir(orphanDir, { recursive: true });
+    await Promise.all([writeFile(staging, 'half'), writeFile(orphan, 'lost'), writeFile(young, 'in flight')]);
+    await utimes(staging, old, old);
+    await utimes(orphan, old, old);
+    const live = await json(await api('/v2/attachments?filename=live.txt', { method: 'POST', body: fileForm('live') }));
+    const [liveBlob] = (await affix.storedFiles()).blobs.filter((f) => !f.includes('abcd'));
+    await utimes(liveBlob!, old, old);
+
+    const report = await affix.server.core.collect();
+    assert.equal(report.stagingRemoved, 1);
+    assert.equal(report.orphansRemoved, 1);
+    const files = await affix.storedFiles();
+    assert.deepEqual(files.staging, []);
+    assert.deepEqual(files.blobs.sort(), [liveBlob, young].sort());
+    assert.equal(await (await api(`/v2/attachments/${live.id}/live.txt`)).text(), 'live');
+  });
+});
+
+describe('file names', () => {
+  let affix: TestServer;
+  let ivan: TestUser;
+  before(async () => {
+    affix = await startAffix();
+    ivan = await affix.addUser('8', 'ivan');
+  });
+  after(() => affix.close());
+
+  const uploadNamed = async (name: string) => {
+    const response = await fetch(`${affix.url}/v2/attachments?filename=${encodeURIComponent(name)}`, {
+      method: 'POST',
+      headers: ivan.headers,
+      body: fileForm('x'),
+    });
+    assert.equal(response.status, 201);
+    return json(response);
+  };
+
+  it('keeps non-ASCII names for display and encodes them in Content-Disposition', async () => {
+    const file = await uploadNamed('Отчёт за квартал 📎.pdf');
+    assert.equal(file.name, 'Отчёт за квартал 📎.pdf');
+    assert.equal(file.mimetype, 'application/pdf');
+    assert.ok(file.content.endsWith(`/${encodeURIComponent('Отчёт за квартал 📎.pdf')}`));
+    const download = await fetch(file.content, { headers: ivan.headers });
+    const disposition = download.headers.get('content-disposition')!;
+    assert.ok(disposition.startsWith('inline; filename="'), disposition);
+    assert.ok(disposition.includes(`filename*=UTF-8''${encodeURIComponent('Отчёт за квартал 📎.pdf')}`), disposition);
+    assert.match(disposition, /^[\x20-\x7e]+$/, 'the header itself is ASCII');
+  });
+
+  it('cleans hostile names: separators, dot names, control and bidi characters', async () => {
+    assert.equal((await uploadNamed('../../etc/passwd')).name, '....etcpasswd');
+    assert.equal((await uploadNamed('..')).name, 'file');
+    assert.equal((await uploadNamed('a\u0000b\r\nc\\d.txt')).name, 'abcd.txt');
+    assert.equal((await uploadNamed('invoice\u202Etxt.exe')).name, 'invoicetxt.exe');
+    const html = await uploadNamed('<script>alert(1)</script>.html');
+    const download = await fetch(html.content, { headers: ivan.headers });
+    assert.ok(download.headers.get('content-disposition')!.startsWith('attachment;'));
+    assert.equal(download.headers.get('content-security-policy'), "default-src 'none'; sandbox");
+  });
+
+  it('caps very long names at 255 bytes, keeping the extension and whole characters', async () => {
+    const file = await uploadNamed(`${'я'.repeat(400)}.docx`);
+    assert.ok(Buffer.byteLength(file.name) <= 255, String(Buffer.byteLength(file.name)));
+    assert.ok(file.name.endsWith('.docx'));
+    assert.ok(!file.name.includes('\ufffd'));
+  });
+});
