@@ -1,0 +1,107 @@
+import assert from 'node:assert/strict';
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { listStoredFiles, multipartStream, rawRequest, repeatedChunks } from './harness.js';
+
+const CLI = join(process.cwd(), 'dist/src/cli/main.js');
+const run = promisify(execFile);
+const BOUNDARY = 'affix-process-boundary';
+
+async function rssBytes(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) * 1024;
+}
+
+/** Starts `affix serve` as its own process and resolves with its URL once it listens. */
+function serve(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--data-dir', dataDir, '--gc-interval', '0'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  return new Promise((resolve, reject) => {
+    let seen = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      seen += chunk.toString();
+      const match = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(seen);
+      if (match) resolve({ child, url: match[1]! });
+    });
+    child.on('exit', (code) => reject(new Error(`affix serve exited with ${code}: ${seen}`)));
+  });
+}
+
+describe('the affix command', () => {
+  let dataDir: string;
+  let server: { child: ChildProcess; url: string };
+  let user: { orgId: string; userId: string; login: string; token: string; apiKey: string; email: string };
+
+  before(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'affix-cli-'));
+    const { stdout } = await run(process.execPath, [CLI, 'user', 'add', '--org', '31337', '--login', 'ivan', '--display', 'Ivan Ivanov', '--email', 'ivan@example.com', '--data-dir', dataDir]);
+    const lines = stdout.trim().split('\n');
+    assert.equal(lines.length, 1, 'one JSON line');
+    user = JSON.parse(lines[0]!);
+    server = await serve(dataDir);
+  });
+  after(async () => {
+    server?.child.kill('SIGTERM');
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('user add prints the org, user, login, secrets and email once, and stores only hashes', async () => {
+    assert.deepEqual(Object.keys(user).sort(), ['apiKey', 'email', 'login', 'orgId', 'token', 'userId']);
+    assert.equal(user.orgId, '31337');
+    assert.equal(user.email, 'ivan@example.com');
+    assert.ok(user.token.length >= 32 && user.apiKey.length >= 32);
+    const database = await readFile(join(dataDir, 'affix.sqlite'));
+    assert.equal(database.includes(Buffer.from(user.token)), false, 'the token is not stored in clear');
+    const me = await fetch(`${server.url}/v2/myself`, { headers: { authorization: `OAuth ${user.token}`, 'x-org-id': '31337' } });
+    assert.equal(me.status, 200);
+  });
+
+  it('uploads 1 GiB in one streaming pass with flat memory', async () => {
+    const headers = { authorization: `OAuth ${user.token}`, 'x-org-id': user.orgId, 'content-type': `multipart/form-data; boundary=${BOUNDARY}` };
+    // Warm up the upload path so the baseline includes what a first request loads.
+    const warm = await rawRequest(`${server.url}/v2/attachments?filename=warm.bin`, {
+      method: 'POST',
+      headers,
+      body: multipartStream(BOUNDARY, repeatedChunks(8)),
+    });
+    assert.equal(warm.status, 201, warm.body);
+    const baseline = await rssBytes(server.child.pid!);
+    let peak = baseline;
+    const sampler = setInterval(() => {
+      rssBytes(server.child.pid!).then((rss) => (peak = Math.max(peak, rss)), () => undefined);
+    }, 20);
+    const started = Date.now();
+    const response = await rawRequest(`${server.url}/v2/attachments?filename=big.bin`, {
+      method: 'POST',
+      headers,
+      body: multipartStream(BOUNDARY, repeatedChunks(1024)),
+    });
+    clearInterval(sampler);
+    const seconds = (Date.now() - started) / 1000;
+    assert.equal(response.status, 201, response.body);
+    const file = JSON.parse(response.body);
+    assert.equal(file.size, 1 << 30);
+    const growth = peak - baseline;
+    console.log(`1 GiB upload: ${(1024 / seconds).toFixed(0)} MiB/s, RSS baseline ${(baseline / 2 ** 20).toFixed(0)} MiB, growth ${(growth / 2 ** 20).toFixed(1)} MiB`);
+    assert.ok(growth < 64 * 2 ** 20, `RSS grew by ${(growth / 2 ** 20).toFixed(1)} MiB`);
+    assert.deepEqual((await listStoredFiles(dataDir)).staging, []);
+
+    const deleted = await fetch(`${server.url}/v2/attachments/${file.id}`, { method: 'DELETE', headers: { authorization: headers.authorization } });
+    assert.equal(deleted.status, 204);
+  });
+
+  it('gc runs the collector once and prints its report', async () => {
+    const { stdout } = await run(process.execPath, [CLI, 'gc', '--data-dir', dataDir]);
+    assert.deepEqual(Object.keys(JSON.parse(stdout)).sort(), ['blobsDeleted', 'expired', 'orphansRemoved', 'stagingRemoved']);
+  });
+
+  it('refuses unknown commands and bad flags with usage and a non-zero exit', async () => {
+    await assert.rejects(run(process.execPath, [CLI, 'frobnicate']), (err: { code: number; stderr: string }) => err.code === 2 && /Usage/.test(err.stderr));
+    await assert.rejects(run(process.execPath, [CLI, 'serve', '--max-file-size', 'lots']), (err: { stderr: string }) => /--max-file-size/.test(err.stderr));
+  });
+});
