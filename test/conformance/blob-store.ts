@@ -1,0 +1,74 @@
+import assert from 'node:assert/strict';
+import { Readable } from 'node:stream';
+import { describe, it } from 'node:test';
+import { buffer } from 'node:stream/consumers';
+import type { BlobStore } from '../../src/store/blob/blob-store.js';
+
+/** The BlobStore contract, one test per guarantee in blob-store.ts; every backend runs it. */
+export function blobStoreConformance(name: string, open: () => Promise<BlobStore>): void {
+  describe(`BlobStore conformance: ${name}`, () => {
+    const bytes = Buffer.from(Array.from({ length: 300_000 }, (_, i) => (i * 7) & 0xff));
+
+    it('write resolves with a generated key and the size, and read returns exactly the bytes', async () => {
+      const store = await open();
+      const stored = await store.write(Readable.from([bytes.subarray(0, 1000), bytes.subarray(1000)]));
+      assert.match(stored.key, /^[0-9a-f]{32}$/);
+      assert.equal(stored.size, bytes.length);
+      assert.equal(await store.size(stored.key), bytes.length);
+      assert.deepEqual(await buffer((await store.read(stored.key))!), bytes);
+      const other = await store.write(Readable.from([bytes]));
+      assert.notEqual(other.key, stored.key, 'keys are never reused, even for identical bytes');
+    });
+
+    it('read returns an inclusive byte range', async () => {
+      const store = await open();
+      const { key } = await store.write(Readable.from([bytes]));
+      assert.deepEqual(await buffer((await store.read(key, { start: 10, end: 19 }))!), bytes.subarray(10, 20));
+      assert.deepEqual(await buffer((await store.read(key, { start: bytes.length - 1, end: bytes.length - 1 }))!), bytes.subarray(-1));
+    });
+
+    it('a write whose source fails rejects with its error and leaves nothing behind', async () => {
+      const store = await open();
+      const failing = new Readable({
+        read() {
+          this.push(bytes.subarray(0, 5000));
+          this.destroy(new Error('source broke'));
+        },
+      });
+      await assert.rejects(store.write(failing), /source broke/);
+      let left = 0;
+      for await (const _ of store.listOlderThan(Date.now() + 60_000)) left++;
+      assert.equal(left, 0, 'no committed blob');
+      assert.equal(await store.sweepStaging(Date.now() + 60_000), 0, 'no staging leftovers');
+    });
+
+    it('read and size of a missing key answer null; delete is idempotent', async () => {
+      const store = await open();
+      const { key } = await store.write(Readable.from([bytes]));
+      await store.delete(key);
+      await store.delete(key);
+      assert.equal(await store.read(key), null);
+      assert.equal(await store.size(key), null);
+      assert.equal(await store.read('0'.repeat(32)), null);
+    });
+
+    it('refuses keys it did not generate, so no input reaches outside the store', async () => {
+      const store = await open();
+      for (const key of ['../../etc/passwd', 'ABC', '', '0'.repeat(31) + '/']) {
+        await assert.rejects(store.read(key));
+        await assert.rejects(store.delete(key));
+      }
+    });
+
+    it('lists committed blobs older than a moment, for the orphan sweep', async () => {
+      const store = await open();
+      const { key } = await store.write(Readable.from([bytes]));
+      const listed: string[] = [];
+      for await (const k of store.listOlderThan(Date.now() + 1000)) listed.push(k);
+      assert.ok(listed.includes(key));
+      const none: string[] = [];
+      for await (const k of store.listOlderThan(Date.now() - 3_600_000)) none.push(k);
+      assert.deepEqual(none, []);
+    });
+  });
+}

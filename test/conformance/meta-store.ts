@@ -1,0 +1,133 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { AffixError } from '../../src/core/errors.js';
+import { hashSecret } from '../../src/core/ids.js';
+import type { MetaStore, NewAttachment } from '../../src/store/meta/meta-store.js';
+
+/** The MetaStore contract, one test per guarantee in meta-store.ts; every backend runs it. */
+export function metaStoreConformance(name: string, open: () => Promise<MetaStore>): void {
+  describe(`MetaStore conformance: ${name}`, () => {
+    let seq = 0;
+    const fixture = async () => {
+      const store = await open();
+      const n = ++seq;
+      const org = await store.ensureOrg(`org-${n}`, `Org ${n}`, 1000);
+      const otherOrg = await store.ensureOrg(`other-${n}`, `Other ${n}`, 1000);
+      const mkUser = (orgId: number, login: string) =>
+        store.createUser({
+          orgId,
+          login,
+          display: login,
+          email: `${login}@x.test`,
+          cloudUid: 'cloud',
+          passportUid: 42,
+          tokenHash: hashSecret(`${login}-${n}-${orgId}`),
+          apiKeyHash: hashSecret(`key-${login}-${n}-${orgId}`),
+          createdAt: 1000,
+        });
+      const user = await mkUser(org.id, 'ivan');
+      const outsider = await mkUser(otherOrg.id, 'eve');
+      const attachment = (over: Partial<NewAttachment> = {}): NewAttachment => ({
+        orgId: org.id,
+        ownerId: user.id,
+        name: 'a.txt',
+        mimetype: 'text/plain',
+        size: 3,
+        sha256: `sha-${n}-${Math.random()}`,
+        storageKey: `${Math.random().toString(16).slice(2).padEnd(32, '0').slice(0, 32)}`,
+        createdAt: 2000,
+        expiresAt: null,
+        issueId: null,
+        commentId: null,
+        ...over,
+      });
+      const noClaim = { ownerId: user.id, ids: [], now: 3000 };
+      return { store, org, otherOrg, user, outsider, attachment, noClaim };
+    };
+
+    it('ensureOrg is idempotent; users are found by token hash with their org', async () => {
+      const { store, org, user } = await fixture();
+      assert.equal((await store.ensureOrg(org.extId, 'again', 5)).id, org.id);
+      const found = await store.findUserByTokenHash(hashSecret(`ivan-${seq}-${org.id}`));
+      assert.equal(found?.user.id, user.id);
+      assert.equal(found?.org.extId, org.extId);
+      assert.equal(await store.findUserByTokenHash(hashSecret('nobody')), null);
+    });
+
+    it('scopes every read and write to the org', async () => {
+      const { store, org, otherOrg, user, attachment, noClaim } = await fixture();
+      const issue = await store.createIssue({ orgId: org.id, queueKey: 'Q', summary: 's', description: null, createdBy: user.id, createdAt: 1, claim: noClaim });
+      const { attachment: a } = await store.insertAttachment(attachment({ issueId: issue.id }));
+      assert.equal(await store.findIssue(otherOrg.id, issue.key), null);
+      assert.equal(await store.findIssue(otherOrg.id, issue.id), null);
+      assert.equal(await store.getAttachment(otherOrg.id, a.id), null);
+      assert.deepEqual(await store.listIssueAttachments(otherOrg.id, issue.id), []);
+      assert.equal(await store.getUser(otherOrg.id, user.id), null);
+      assert.equal((await store.deleteAttachment(otherOrg.id, a.id)).count, 0);
+      assert.ok(await store.getAttachment(org.id, a.id), 'untouched by the other org');
+    });
+
+    it('numbers issues per queue and finds them by key (any case) or id', async () => {
+      const { store, org, user, noClaim } = await fixture();
+      const first = await store.createIssue({ orgId: org.id, queueKey: 'JUNE', summary: 'one', description: null, createdBy: user.id, createdAt: 1, claim: noClaim });
+      const second = await store.createIssue({ orgId: org.id, queueKey: 'JUNE', summary: 'two', description: 'd', createdBy: user.id, createdAt: 2, claim: noClaim });
+      assert.equal(first.key, 'JUNE-1');
+      assert.equal(second.key, 'JUNE-2');
+      assert.equal((await store.findIssue(org.id, 'june-2'))?.id, second.id);
+      assert.equal((await store.findIssue(org.id, second.id))?.summary, 'two');
+    });
+
+    it('keeps one blob row per sha256 whose ref_count follows its attachments, releasing the key once', async () => {
+      const { store, attachment } = await fixture();
+      const sha256 = `shared-${seq}`;
+      const first = await store.insertAttachment(attachment({ sha256, storageKey: 'a'.repeat(32) }));
+      const second = await store.insertAttachment(attachment({ sha256, storageKey: 'b'.repeat(32) }));
+      assert.equal(first.duplicateKey, null);
+      assert.equal(second.duplicateKey, 'b'.repeat(32), 'the second copy is to be deleted by the caller');
+      assert.equal(second.attachment.storageKey, 'a'.repeat(32));
+      assert.deepEqual([...(await store.knownBlobKeys(['a'.repeat(32), 'b'.repeat(32)]))], ['a'.repeat(32)]);
+      assert.deepEqual((await store.deleteAttachment(first.attachment.orgId, first.attachment.id)).releasedKeys, []);
+      assert.deepEqual((await store.deleteAttachment(second.attachment.orgId, second.attachment.id)).releasedKeys, ['a'.repeat(32)]);
+      assert.deepEqual((await store.deleteAttachment(second.attachment.orgId, second.attachment.id)).releasedKeys, []);
+      assert.equal((await store.knownBlobKeys(['a'.repeat(32)])).size, 0);
+    });
+
+    it('claims a temporary upload once, only by its owner, before expiry, atomically with the new record', async () => {
+      const { store, org, user, outsider, attachment } = await fixture();
+      const { attachment: temp } = await store.insertAttachment(attachment({ expiresAt: 10_000 }));
+      const { attachment: expired } = await store.insertAttachment(attachment({ expiresAt: 2_500 }));
+      const issue = (ids: number[], ownerId = user.id) =>
+        store.createIssue({ orgId: org.id, queueKey: 'CLM', summary: 's', description: null, createdBy: user.id, createdAt: 3000, claim: { ownerId, ids, now: 3000 } });
+
+      await assert.rejects(issue([temp.id], outsider.id), (e: AffixError) => e.code === 'unprocessable');
+      await assert.rejects(issue([expired.id]), (e: AffixError) => e.code === 'unprocessable' && /expired/.test(e.message));
+      await assert.rejects(issue([temp.id, 999_999]), (e: AffixError) => e.code === 'unprocessable');
+      assert.equal(await store.findIssue(org.id, 'CLM-1'), null, 'no issue was left by the failed claims');
+      assert.equal((await store.getAttachment(org.id, temp.id))?.expiresAt, 10_000, 'still temporary');
+
+      const created = await issue([temp.id, temp.id]);
+      const claimed = await store.getAttachment(org.id, temp.id);
+      assert.equal(claimed?.issueId, created.id);
+      assert.equal(claimed?.expiresAt, null);
+      await assert.rejects(issue([temp.id]), (e: AffixError) => /already attached/.test(e.message));
+
+      const comment = await store.createComment({ orgId: org.id, issueId: created.id, text: 't', createdBy: user.id, createdAt: 3000, claim: { ownerId: user.id, ids: [], now: 3000 } });
+      assert.deepEqual((await store.listComments(org.id, created.id)).map((c) => c.id), [comment.id]);
+    });
+
+    it('deleteExpired removes only expired temporary uploads, in batches, releasing their blobs', async () => {
+      const { store, org, attachment } = await fixture();
+      const expired = await Promise.all([1, 2, 3].map(() => store.insertAttachment(attachment({ expiresAt: 5_000 }))));
+      const fresh = await store.insertAttachment(attachment({ expiresAt: 50_000 }));
+      const permanent = await store.insertAttachment(attachment());
+      const firstBatch = await store.deleteExpired(6_000, 2);
+      const secondBatch = await store.deleteExpired(6_000, 2);
+      assert.equal(firstBatch.count + secondBatch.count, 3);
+      assert.equal(firstBatch.releasedKeys.length + secondBatch.releasedKeys.length, 3);
+      assert.equal((await store.deleteExpired(6_000, 2)).count, 0);
+      for (const { attachment: a } of expired) assert.equal(await store.getAttachment(org.id, a.id), null);
+      assert.ok(await store.getAttachment(org.id, fresh.attachment.id));
+      assert.ok(await store.getAttachment(org.id, permanent.attachment.id));
+    });
+  });
+}
