@@ -1,31 +1,13 @@
 import type { Attachment, Comment, Issue, Org, User } from '../../core/model.js';
 
-export interface NewUser {
-  orgId: number;
-  login: string;
-  display: string;
-  email: string;
-  cloudUid: string;
-  passportUid: number;
-  tokenHash: string;
-  apiKeyHash: string;
-  createdAt: number;
-}
+/** A user to record, with the sha256 of their OAuth token and API key (never the secrets). */
+export type NewUser = Omit<User, 'id'> & { tokenHash: string; apiKeyHash: string };
 
-export interface NewAttachment {
-  orgId: number;
-  ownerId: number;
-  name: string;
-  mimetype: string;
-  size: number;
-  sha256: string;
-  /** Key of the blob just written; becomes the blob's key unless identical bytes are stored already. */
-  storageKey: string;
-  createdAt: number;
-  expiresAt: number | null;
-  issueId: string | null;
-  commentId: number | null;
-}
+/**
+ * An attachment to record: the model's own fields, with the owner by id. `storageKey` is the key of
+ * the blob just written; it becomes the blob's key unless identical bytes are stored already.
+ */
+export type NewAttachment = Omit<Attachment, 'id' | 'owner' | 'issueKey' | 'commentLongId'> & { ownerId: number };
 
 /** Temporary uploads to attach in the same transaction as the record that claims them. */
 export interface AttachmentClaim {
