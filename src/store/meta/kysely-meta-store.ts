@@ -343,19 +343,21 @@ export class KyselyMetaStore implements MetaStore {
     return this.db.transaction().execute(async (trx) => {
       const expired = await trx
         .selectFrom('attachments')
-        .select(['id', 'blob_id'])
+        .select('id')
         .where('expires_at', 'is not', null)
         .where('expires_at', '<=', now)
         .orderBy('expires_at')
         .limit(limit)
         .execute();
       if (expired.length === 0) return { count: 0, releasedKeys: [] };
-      await trx
+      // Release only what this DELETE removed: a concurrent collector may have taken some rows already.
+      const deleted = await trx
         .deleteFrom('attachments')
         .where('id', 'in', expired.map((r) => num(r.id)))
         .where('expires_at', 'is not', null)
+        .returning('blob_id')
         .execute();
-      return { count: expired.length, releasedKeys: await this.release(trx, expired.map((r) => num(r.blob_id))) };
+      return { count: deleted.length, releasedKeys: await this.release(trx, deleted.map((r) => num(r.blob_id))) };
     });
   }
 
