@@ -4,7 +4,8 @@ import type { MetaStore, Released } from '../store/meta/meta-store.js';
 import { AffixError, notFound } from './errors.js';
 import { cloudUid, hashSecret, passportUid, secret } from './ids.js';
 import type { Attachment, Comment, Issue, Org, User } from './model.js';
-import { cleanFileName, mimeTypeOf, stageUpload, type StagedUpload } from './uploads.js';
+import { cleanFileName } from './names.js';
+import { mimeTypeOf, stageUpload, type StagedUpload } from './uploads.js';
 
 export interface CoreLimits {
   /** Largest file accepted, in bytes. */

@@ -4,7 +4,6 @@ import mime from 'mime-types';
 import type { BlobStore } from '../store/blob/blob-store.js';
 import { AffixError, isAffixError } from './errors.js';
 import { Meter } from './meter.js';
-import { cleanFileName } from './names.js';
 
 /** Bytes already durable in the BlobStore, not yet recorded: commit them or discard them. */
 export interface StagedUpload {
@@ -43,4 +42,3 @@ export function mimeTypeOf(name: string): string {
   return (type || 'application/octet-stream').toLowerCase();
 }
 
-export { cleanFileName };

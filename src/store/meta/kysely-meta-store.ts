@@ -160,13 +160,14 @@ export class KyselyMetaStore implements MetaStore {
   }
 
   async findIssue(orgId: number, keyOrId: string): Promise<Issue | null> {
+    const byId = HEX24.test(keyOrId);
     const row = await this.db
       .selectFrom('issues as i')
       .innerJoin('users as u', 'u.id', 'i.created_by')
       .innerJoin('queues as q', 'q.id', 'i.queue_id')
       .select([...USER_COLUMNS, 'i.id', 'i.org_id', 'i.key', 'i.summary', 'i.description', 'i.created_at', 'i.updated_at', 'q.key as queue_key'])
       .where('i.org_id', '=', orgId)
-      .where(HEX24.test(keyOrId) ? 'i.id' : 'i.key', '=', HEX24.test(keyOrId) ? keyOrId.toLowerCase() : keyOrId.toUpperCase())
+      .where(byId ? 'i.id' : 'i.key', '=', byId ? keyOrId.toLowerCase() : keyOrId.toUpperCase())
       .executeTakeFirst();
     if (!row) return null;
     return {
