@@ -150,10 +150,10 @@ export class Affix {
     await this.deleteBlobs(released);
   }
 
-  /** The stored bytes of an attachment, or of a range of it. */
-  async openContent(attachment: Attachment, range?: ByteRange): Promise<Readable> {
-    const stream = await this.blobs.read(attachment.storageKey, range);
-    if (!stream) throw new AffixError('internal', `Content of attachment ${attachment.id} is missing`);
+  /** Stored bytes by blob key (an attachment's or a thumbnail's), or a range of them. */
+  async openContent(storageKey: string, range?: ByteRange): Promise<Readable> {
+    const stream = await this.blobs.read(storageKey, range);
+    if (!stream) throw new AffixError('internal', `Blob ${storageKey} is missing from the store`);
     return stream;
   }
 

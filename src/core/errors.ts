@@ -8,6 +8,7 @@ export type AffixErrorCode =
   | 'too_large'
   | 'unsupported_media'
   | 'unprocessable'
+  | 'range_not_satisfiable'
   | 'quota_exceeded'
   | 'internal';
 

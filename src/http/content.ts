@@ -1,4 +1,6 @@
-import type { FastifyReply } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { AffixError } from '../core/errors.js';
+import { notModified, parseRange, rangeStillValid } from './ranges.js';
 import type { Affix } from '../core/affix.js';
 import type { Attachment } from '../core/model.js';
 
@@ -36,14 +38,52 @@ export function setUserContentHeaders(reply: FastifyReply): void {
   reply.header('cache-control', 'private');
 }
 
-/** Streams an attachment's bytes with the headers that keep a hostile file from being rendered. */
-export async function sendAttachment(reply: FastifyReply, core: Affix, attachment: Attachment): Promise<FastifyReply> {
+/** What is served: an attachment's bytes, or a thumbnail's. */
+export interface ServedContent {
+  storageKey: string;
+  name: string;
+  mimetype: string;
+  size: number;
+  sha256: string;
+  modifiedAt: number;
+}
+
+export const servedAttachment = (a: Attachment): ServedContent => ({
+  storageKey: a.storageKey,
+  name: a.name,
+  mimetype: a.mimetype,
+  size: a.size,
+  sha256: a.sha256,
+  modifiedAt: a.createdAt,
+});
+
+/**
+ * Answers GET and HEAD for stored bytes: 304 on a matching `If-None-Match`/`If-Modified-Since`,
+ * 206 for one satisfiable `Range`, 416 for an unsatisfiable one, else 200 with the whole body,
+ * always with the headers that keep a hostile file from being rendered.
+ */
+export async function sendContent(request: FastifyRequest, reply: FastifyReply, core: Affix, content: ServedContent): Promise<FastifyReply> {
+  const etag = `"${content.sha256}"`;
   setUserContentHeaders(reply);
-  const disposition = isInlineSafe(attachment.mimetype) ? 'inline' : 'attachment';
-  reply.header('content-type', attachment.mimetype);
-  reply.header('content-length', attachment.size);
-  reply.header('content-disposition', contentDisposition(disposition, attachment.name));
-  reply.header('etag', `"${attachment.sha256}"`);
-  reply.header('last-modified', new Date(attachment.createdAt).toUTCString());
-  return reply.send(await core.openContent(attachment));
+  reply.header('etag', etag);
+  reply.header('last-modified', new Date(content.modifiedAt).toUTCString());
+  reply.header('accept-ranges', 'bytes');
+  if (notModified(request.headers, etag, content.modifiedAt)) return reply.code(304).send();
+
+  const headers = request.headers;
+  const ifRange = typeof headers['if-range'] === 'string' ? headers['if-range'] : undefined;
+  const range = rangeStillValid(ifRange, etag, content.modifiedAt) ? parseRange(headers.range, content.size) : null;
+  if (range === 'unsatisfiable') {
+    reply.header('content-range', `bytes */${content.size}`);
+    throw new AffixError('range_not_satisfiable', `Range ${headers.range} is outside the ${content.size} bytes of the file`);
+  }
+  reply.header('content-type', content.mimetype);
+  reply.header('content-disposition', contentDisposition(isInlineSafe(content.mimetype) ? 'inline' : 'attachment', content.name));
+  if (range) {
+    reply.code(206);
+    reply.header('content-range', `bytes ${range.start}-${range.end}/${content.size}`);
+  }
+  reply.header('content-length', range ? range.end - range.start + 1 : content.size);
+  if (request.method === 'HEAD') return reply.send();
+  return reply.send(await core.openContent(content.storageKey, range ?? undefined));
 }

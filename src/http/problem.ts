@@ -18,6 +18,7 @@ const STATUS: Record<AffixErrorCode, number> = {
   too_large: 413,
   unsupported_media: 415,
   unprocessable: 422,
+  range_not_satisfiable: 416,
   quota_exceeded: 422,
   internal: 500,
 };

@@ -5,7 +5,7 @@ import type {} from '@fastify/multipart';
 import { parseAttachmentIds, parseId, type Actor, type Affix, type UploadTarget } from '../../core/affix.js';
 import { AffixError, notFound } from '../../core/errors.js';
 import { tooLarge, type StagedUpload } from '../../core/uploads.js';
-import { sendAttachment } from '../content.js';
+import { sendContent, servedAttachment } from '../content.js';
 import { attachmentJson, commentJson, fieldsJson, issueJson, userJson } from './render.js';
 
 export interface TrackerOptions {
@@ -134,9 +134,16 @@ export async function trackerRoutes(instance: FastifyInstance, { core, baseUrl }
   });
 
   // The name segment is for people and browsers; the id decides which file is served.
-  app.get('/v2/issues/:issue/attachments/:id/:filename', { schema: { params: DownloadParams } }, async (request, reply) => {
-    const issue = await issueOf(request);
-    return sendAttachment(reply, core, await core.getIssueAttachment(request.actor, issue, idOf(request.params.id)));
+  // Downloads answer HEAD themselves: Fastify's automatic HEAD would read the file and zero Content-Length.
+  app.route({
+    method: ['GET', 'HEAD'],
+    url: '/v2/issues/:issue/attachments/:id/:filename',
+    schema: { params: DownloadParams },
+    handler: async (request, reply) => {
+      const issue = await issueOf(request);
+      const attachment = await core.getIssueAttachment(request.actor, issue, idOf(request.params.id));
+      return sendContent(request, reply, core, servedAttachment(attachment));
+    },
   });
 
   app.delete('/v2/issues/:issue/attachments/:id', { schema: { params: IssueFileParams } }, async (request, reply) => {
@@ -155,9 +162,13 @@ export async function trackerRoutes(instance: FastifyInstance, { core, baseUrl }
     attachmentJson(baseUrl(request), await core.getAttachment(request.actor, idOf(request.params.id))),
   );
 
-  app.get('/v2/attachments/:id/:filename', { schema: { params: TempDownloadParams } }, async (request, reply) =>
-    sendAttachment(reply, core, await core.getAttachment(request.actor, idOf(request.params.id))),
-  );
+  app.route({
+    method: ['GET', 'HEAD'],
+    url: '/v2/attachments/:id/:filename',
+    schema: { params: TempDownloadParams },
+    handler: async (request, reply) =>
+      sendContent(request, reply, core, servedAttachment(await core.getAttachment(request.actor, idOf(request.params.id)))),
+  });
 
   app.delete('/v2/attachments/:id', { schema: { params: IdParams } }, async (request, reply) => {
     await core.deleteAttachment(request.actor, await core.getAttachment(request.actor, idOf(request.params.id)));
