@@ -185,18 +185,18 @@ describe('file names', () => {
   });
   after(() => affix.close());
 
-  const uploadNamed = async (name: string) => {
+  const uploadNamed = async (name: string, content = 'x') => {
     const response = await fetch(`${affix.url}/v2/attachments?filename=${encodeURIComponent(name)}`, {
       method: 'POST',
       headers: ivan.headers,
-      body: fileForm('x'),
+      body: fileForm(content),
     });
     assert.equal(response.status, 201);
     return json(response);
   };
 
   it('keeps non-ASCII names for display and encodes them in Content-Disposition', async () => {
-    const file = await uploadNamed('Отчёт за квартал 📎.pdf');
+    const file = await uploadNamed('Отчёт за квартал 📎.pdf', '%PDF-1.4\n1 0 obj\n<<>>\nendobj\ntrailer\n<<>>\n%%EOF\n');
     assert.equal(file.name, 'Отчёт за квартал 📎.pdf');
     assert.equal(file.mimetype, 'application/pdf');
     assert.ok(file.content.endsWith(`/${encodeURIComponent('Отчёт за квартал 📎.pdf')}`));

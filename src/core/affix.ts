@@ -5,7 +5,8 @@ import { AffixError, notFound } from './errors.js';
 import { cloudUid, hashSecret, passportUid, secret } from './ids.js';
 import type { Attachment, Comment, Issue, Org, User } from './model.js';
 import { cleanFileName } from './names.js';
-import { mimeTypeOf, stageUpload, type StagedUpload } from './uploads.js';
+import { describeContent } from '../media/describe.js';
+import { stageUpload, type StagedUpload } from './uploads.js';
 
 export interface CoreLimits {
   /** Largest file accepted, in bytes. */
@@ -104,11 +105,14 @@ export class Affix {
     const now = this.clock();
     let result;
     try {
+      const facts = await describeContent(staged.head, name, staged.head.length === staged.size);
       result = await this.meta.insertAttachment({
         orgId: actor.org.id,
         ownerId: actor.user.id,
         name,
-        mimetype: mimeTypeOf(name),
+        mimetype: facts.mimetype,
+        width: facts.width,
+        height: facts.height,
         size: staged.size,
         sha256: staged.sha256,
         storageKey: staged.key,

@@ -10,12 +10,17 @@ export class Meter extends Transform {
   readonly #hash: Hash = createHash('sha256');
   readonly #limit: number;
   readonly #tooLarge: () => AffixError;
+  readonly #headLimit: number;
+  readonly #head: Buffer[] = [];
+  #headBytes = 0;
   #bytes = 0;
 
-  constructor(limit: number, tooLarge: () => AffixError) {
+  /** `headBytes`: how many leading bytes to keep, for sniffing what the file is. */
+  constructor(limit: number, tooLarge: () => AffixError, headBytes = 0) {
     super({ highWaterMark: 1 << 20 });
     this.#limit = limit;
     this.#tooLarge = tooLarge;
+    this.#headLimit = headBytes;
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
@@ -25,7 +30,18 @@ export class Meter extends Transform {
       return;
     }
     this.#hash.update(chunk);
+    if (this.#headBytes < this.#headLimit) {
+      // A copy: the chunk itself moves on down the pipeline and may be reused.
+      const part = Buffer.from(chunk.subarray(0, this.#headLimit - this.#headBytes));
+      this.#head.push(part);
+      this.#headBytes += part.length;
+    }
     done(null, chunk);
+  }
+
+  /** The first bytes that passed, up to the head size asked for. */
+  head(): Buffer {
+    return Buffer.concat(this.#head, this.#headBytes);
   }
 
   get bytes(): number {

@@ -53,6 +53,9 @@ export interface Attachment {
   name: string;
   mimetype: string;
   size: number;
+  /** Display dimensions of a raster image, from its header; null for anything else. */
+  width: number | null;
+  height: number | null;
   sha256: string;
   storageKey: string;
   createdAt: number;

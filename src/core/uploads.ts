@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import mime from 'mime-types';
+import { HEAD_BYTES } from '../media/describe.js';
 import type { BlobStore } from '../store/blob/blob-store.js';
 import { AffixError, isAffixError } from './errors.js';
 import { Meter } from './meter.js';
@@ -10,6 +10,8 @@ export interface StagedUpload {
   key: string;
   size: number;
   sha256: string;
+  /** The leading bytes, kept during the same pass, to tell what the file is. */
+  head: Buffer;
 }
 
 export const tooLarge = (limit: number): AffixError =>
@@ -22,7 +24,7 @@ function formatLimit(bytes: number): string {
 
 /** The single streaming pass: source -> sha256 + byte count + limit -> BlobStore. */
 export async function stageUpload(blobs: BlobStore, source: Readable, maxBytes: number): Promise<StagedUpload> {
-  const meter = new Meter(maxBytes, () => tooLarge(maxBytes));
+  const meter = new Meter(maxBytes, () => tooLarge(maxBytes), HEAD_BYTES);
   // Wait for both sides, so that a failed upload has finished cleaning up before the caller hears of it.
   const [fed, stored] = await Promise.allSettled([pipeline(source, meter), blobs.write(meter)]);
   if (fed.status === 'rejected') {
@@ -33,12 +35,5 @@ export async function stageUpload(blobs: BlobStore, source: Readable, maxBytes: 
       : new AffixError('bad_request', `The upload was malformed or cut short: ${(fed.reason as Error).message}`);
   }
   if (stored.status === 'rejected') throw stored.reason;
-  return { key: stored.value.key, size: meter.bytes, sha256: meter.digest() };
+  return { key: stored.value.key, size: meter.bytes, sha256: meter.digest(), head: meter.head() };
 }
-
-/** The MIME type a stored file is served with: from its name for now, never from the client's header. */
-export function mimeTypeOf(name: string): string {
-  const type = mime.lookup(name);
-  return (type || 'application/octet-stream').toLowerCase();
-}
-

@@ -33,6 +33,8 @@ export function metaStoreConformance(name: string, open: () => Promise<MetaStore
         name: 'a.txt',
         mimetype: 'text/plain',
         size: 3,
+        width: null,
+        height: null,
         sha256: `sha-${n}-${Math.random()}`,
         storageKey: `${Math.random().toString(16).slice(2).padEnd(32, '0').slice(0, 32)}`,
         createdAt: 2000,
@@ -65,6 +67,14 @@ export function metaStoreConformance(name: string, open: () => Promise<MetaStore
       assert.equal(await store.getUser(otherOrg.id, user.id), null);
       assert.equal((await store.deleteAttachment(otherOrg.id, a.id)).count, 0);
       assert.ok(await store.getAttachment(org.id, a.id), 'untouched by the other org');
+    });
+
+    it('keeps an image’s dimensions and leaves them null for other files', async () => {
+      const { store, org, attachment } = await fixture();
+      const { attachment: image } = await store.insertAttachment(attachment({ mimetype: 'image/png', width: 640, height: 480 }));
+      const { attachment: text } = await store.insertAttachment(attachment());
+      assert.deepEqual([image.width, image.height], [640, 480]);
+      assert.deepEqual((await store.getAttachment(org.id, text.id))?.width, null);
     });
 
     it('numbers issues per queue and finds them by key (any case) or id', async () => {

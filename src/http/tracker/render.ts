@@ -33,17 +33,25 @@ function attachmentPath(a: Attachment): string {
 
 export function attachmentJson(base: string, a: Attachment) {
   const self = `${base}${attachmentPath(a)}`;
+  const image = a.width !== null && a.height !== null;
   return {
     self,
     id: String(a.id),
     name: a.name,
     content: `${self}/${encodeURIComponent(a.name)}`,
+    ...(image ? { thumbnail: `${base}${thumbnailPath(a)}` } : {}),
     createdBy: userRef(base, a.owner),
     createdAt: trackerDate(a.createdAt),
     mimetype: a.mimetype,
     size: a.size,
+    ...(image ? { metadata: { size: `${a.width}x${a.height}` } } : {}),
     ...(a.commentLongId ? { commentId: a.commentLongId } : {}),
   };
+}
+
+/** Issue files: `/v2/issues/{key}/thumbnails/{id}`; temporary and entity files: `/v2/attachments/{id}/thumbnail`. */
+function thumbnailPath(a: Attachment): string {
+  return a.issueKey ? `/v2/issues/${a.issueKey}/thumbnails/${a.id}` : `/v2/attachments/${a.id}/thumbnail`;
 }
 
 export function attachmentRef(base: string, a: Attachment) {

@@ -89,6 +89,12 @@ function migrations(flavor: SqlFlavor): Record<string, Migration> {
           .execute();
       },
     },
+    '0002_image_dimensions': {
+      async up(db: Kysely<any>) {
+        await db.schema.alterTable('attachments').addColumn('width', bigint).execute();
+        await db.schema.alterTable('attachments').addColumn('height', bigint).execute();
+      },
+    },
   };
 }
 

@@ -46,6 +46,8 @@ export interface Database {
     name: string;
     mimetype: string;
     size: number;
+    width: number | null;
+    height: number | null;
     created_at: number;
     expires_at: number | null;
     issue_id: string | null;
