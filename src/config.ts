@@ -11,6 +11,9 @@ export interface Config {
   temporaryTtlMs: number;
   /** How often the server runs the collector; 0 turns the timer off (`affix gc` still works). */
   gcIntervalMs: number;
+  /** Images with more pixels than this get no thumbnail (422) and are never decoded. */
+  thumbnailMaxPixels: number;
+  thumbnailTimeoutMs: number;
   logLevel: string;
 }
 
@@ -23,6 +26,8 @@ const OPTIONS = {
   'max-file-size': { env: 'AFFIX_MAX_FILE_SIZE', default: '1024MiB', parse: parseSize },
   'temporary-ttl': { env: 'AFFIX_TEMPORARY_TTL', default: '24h', parse: parseDuration },
   'gc-interval': { env: 'AFFIX_GC_INTERVAL', default: '10m', parse: parseDuration },
+  'thumbnail-max-pixels': { env: 'AFFIX_THUMBNAIL_MAX_PIXELS', default: '50000000', parse: parsePositiveInteger },
+  'thumbnail-timeout': { env: 'AFFIX_THUMBNAIL_TIMEOUT', default: '10s', parse: parseDuration },
   'log-level': { env: 'AFFIX_LOG_LEVEL', default: 'info', parse: (v: string) => v },
 } as const;
 
@@ -51,6 +56,8 @@ export function loadConfig(flags: Partial<Record<OptionName, string | undefined>
     maxFileSize: read('max-file-size'),
     temporaryTtlMs: read('temporary-ttl'),
     gcIntervalMs: read('gc-interval'),
+    thumbnailMaxPixels: read('thumbnail-max-pixels'),
+    thumbnailTimeoutMs: read('thumbnail-timeout'),
     logLevel: read('log-level'),
   };
 }
@@ -64,6 +71,12 @@ function parsePort(value: string): number {
   const port = Number(value);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`not a port: ${value}`);
   return port;
+}
+
+function parsePositiveInteger(value: string): number {
+  const number = Number(value);
+  if (!Number.isSafeInteger(number) || number <= 0) throw new Error(`not a positive integer: ${value}`);
+  return number;
 }
 
 function parsePublicUrl(value: string): string | null {

@@ -4,17 +4,21 @@ import type { FastifyInstance } from 'fastify';
 import type { Config } from './config.js';
 import { Affix } from './core/affix.js';
 import { buildApp } from './http/app.js';
+import { Thumbnailer } from './media/thumbnailer.js';
 import { LocalBlobStore } from './store/blob/local-blob-store.js';
 import { openSqliteMetaStore } from './store/meta/sqlite.js';
 
 /** Opens the stores a configuration names (today: SQLite + local disk under the data directory). */
-export async function openCore(config: Pick<Config, 'dataDir' | 'maxFileSize' | 'temporaryTtlMs'>): Promise<Affix> {
+export async function openCore(
+  config: Pick<Config, 'dataDir' | 'maxFileSize' | 'temporaryTtlMs' | 'thumbnailMaxPixels' | 'thumbnailTimeoutMs'>,
+): Promise<Affix> {
   await mkdir(config.dataDir, { recursive: true });
   const meta = openSqliteMetaStore(join(config.dataDir, 'affix.sqlite'));
   await meta.migrate();
   const blobs = new LocalBlobStore(config.dataDir);
   await blobs.init();
-  return new Affix(meta, blobs, { maxFileSize: config.maxFileSize, temporaryTtlMs: config.temporaryTtlMs });
+  const thumbnailer = new Thumbnailer({ maxPixels: config.thumbnailMaxPixels, timeoutSeconds: Math.max(1, Math.ceil(config.thumbnailTimeoutMs / 1000)) });
+  return new Affix(meta, blobs, thumbnailer, { maxFileSize: config.maxFileSize, temporaryTtlMs: config.temporaryTtlMs });
 }
 
 export interface RunningServer {

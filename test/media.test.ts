@@ -36,7 +36,8 @@ describe('media: content sniffing and image metadata', () => {
       const file = await upload(await pending, name);
       assert.equal(file.mimetype, type, name);
       assert.deepEqual(file.metadata, { size }, name);
-      assert.equal(file.thumbnail, `${affix.url}/v2/attachments/${file.id}/thumbnail`, name);
+      // libvips has no BMP loader: dimensions yes, but no thumbnail is offered.
+      assert.equal(file.thumbnail, type === 'image/bmp' ? undefined : `${affix.url}/v2/attachments/${file.id}/thumbnail`, name);
     }
   });
 

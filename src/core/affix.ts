@@ -1,11 +1,14 @@
-import type { Readable } from 'node:stream';
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { buffer } from 'node:stream/consumers';
 import type { BlobStore, ByteRange } from '../store/blob/blob-store.js';
 import type { MetaStore, Released } from '../store/meta/meta-store.js';
 import { AffixError, notFound } from './errors.js';
 import { cloudUid, hashSecret, passportUid, secret } from './ids.js';
-import type { Attachment, Comment, Issue, Org, User } from './model.js';
+import type { Attachment, Comment, Issue, Org, Thumbnail, User } from './model.js';
 import { cleanFileName } from './names.js';
 import { describeContent } from '../media/describe.js';
+import { hasThumbnail, type Thumbnailer, type ThumbnailFormat } from '../media/thumbnailer.js';
 import { stageUpload, type StagedUpload } from './uploads.js';
 
 export interface CoreLimits {
@@ -43,9 +46,13 @@ const ORPHAN_GRACE_MS = 60 * 60 * 1000;
 
 /** The domain: everything Affix does, with no knowledge of HTTP. */
 export class Affix {
+  /** Thumbnails being made in this process, so concurrent first requests make each one once. */
+  private readonly thumbnailsInFlight = new Map<string, Promise<Thumbnail>>();
+
   constructor(
     readonly meta: MetaStore,
     readonly blobs: BlobStore,
+    private readonly thumbnailer: Thumbnailer,
     readonly limits: CoreLimits,
     private readonly clock: () => number = Date.now,
   ) {}
@@ -159,6 +166,52 @@ export class Affix {
     const stream = await this.blobs.read(storageKey, range);
     if (!stream) throw new AffixError('internal', `Blob ${storageKey} is missing from the store`);
     return stream;
+  }
+
+  // --- thumbnails ---
+
+  /** The thumbnail of an image attachment, made on first request and stored as a blob of its own. */
+  async thumbnail(attachment: Attachment, size: number, format: ThumbnailFormat): Promise<Thumbnail> {
+    const { width, height } = attachment;
+    if (!hasThumbnail(attachment.mimetype) || width === null || height === null) throw notFound('Thumbnail');
+    if (width * height > this.thumbnailer.maxPixels) {
+      throw new AffixError(
+        'unprocessable',
+        `The image is ${width}x${height} pixels, more than the ${this.thumbnailer.maxPixels} pixels a thumbnail is made from`,
+      );
+    }
+    const existing = await this.meta.getThumbnail(attachment.sha256, size, format);
+    if (existing) return existing;
+    const key = `${attachment.sha256}:${size}:${format}`;
+    let pending = this.thumbnailsInFlight.get(key);
+    if (!pending) {
+      pending = this.makeThumbnail(attachment, size, format).finally(() => this.thumbnailsInFlight.delete(key));
+      this.thumbnailsInFlight.set(key, pending);
+    }
+    return pending;
+  }
+
+  private async makeThumbnail(attachment: Attachment, size: number, format: ThumbnailFormat): Promise<Thumbnail> {
+    const input = this.blobs.localPath(attachment.storageKey) ?? (await buffer(await this.openContent(attachment.storageKey)));
+    let image: Buffer;
+    try {
+      image = await this.thumbnailer.make(input, size, format);
+    } catch (err) {
+      throw new AffixError('unprocessable', `No thumbnail can be made of this image: ${(err as Error).message}`);
+    }
+    const stored = await this.blobs.write(Readable.from([image]));
+    const { thumbnail, duplicateKey } = await this.meta.insertThumbnail({
+      sourceSha256: attachment.sha256,
+      size,
+      format,
+      storageKey: stored.key,
+      bytes: image.length,
+      sha256: createHash('sha256').update(image).digest('hex'),
+      createdAt: this.clock(),
+    });
+    // Another node made the same thumbnail first: keep theirs.
+    if (duplicateKey) await this.blobs.delete(duplicateKey);
+    return thumbnail;
   }
 
   // --- issues and comments ---

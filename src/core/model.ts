@@ -66,3 +66,15 @@ export interface Attachment {
   commentId: number | null;
   commentLongId: string | null;
 }
+
+/** A preview made from a blob's bytes; shared by every attachment with those bytes. */
+export interface Thumbnail {
+  sourceSha256: string;
+  /** Longest side bound, in pixels. */
+  size: number;
+  format: 'webp' | 'jpeg';
+  storageKey: string;
+  bytes: number;
+  sha256: string;
+  createdAt: number;
+}

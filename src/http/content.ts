@@ -2,7 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AffixError } from '../core/errors.js';
 import { notModified, parseRange, rangeStillValid } from './ranges.js';
 import type { Affix } from '../core/affix.js';
-import type { Attachment } from '../core/model.js';
+import type { Attachment, Thumbnail } from '../core/model.js';
 
 // Types a browser may render in place; everything else (HTML, SVG, XML, scripts, ...) is only ever downloaded.
 const INLINE_EXACT = new Set([
@@ -55,6 +55,15 @@ export const servedAttachment = (a: Attachment): ServedContent => ({
   size: a.size,
   sha256: a.sha256,
   modifiedAt: a.createdAt,
+});
+
+export const servedThumbnail = (a: Attachment, t: Thumbnail): ServedContent => ({
+  storageKey: t.storageKey,
+  name: `${a.name.replace(/\.[^.]*$/, '')}.${t.format === 'jpeg' ? 'jpg' : 'webp'}`,
+  mimetype: `image/${t.format}`,
+  size: t.bytes,
+  sha256: t.sha256,
+  modifiedAt: t.createdAt,
 });
 
 /**

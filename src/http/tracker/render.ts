@@ -1,4 +1,5 @@
 import type { Attachment, Comment, Issue, User } from '../../core/model.js';
+import { hasThumbnail } from '../../media/thumbnailer.js';
 import type { Problem } from '../problem.js';
 
 /** Tracker's time format: `2024-11-17T19:18:36.433+0000` (UTC, milliseconds, offset without a colon). */
@@ -34,12 +35,13 @@ function attachmentPath(a: Attachment): string {
 export function attachmentJson(base: string, a: Attachment) {
   const self = `${base}${attachmentPath(a)}`;
   const image = a.width !== null && a.height !== null;
+  const thumbnail = image && hasThumbnail(a.mimetype);
   return {
     self,
     id: String(a.id),
     name: a.name,
     content: `${self}/${encodeURIComponent(a.name)}`,
-    ...(image ? { thumbnail: `${base}${thumbnailPath(a)}` } : {}),
+    ...(thumbnail ? { thumbnail: `${base}${thumbnailPath(a)}` } : {}),
     createdBy: userRef(base, a.owner),
     createdAt: trackerDate(a.createdAt),
     mimetype: a.mimetype,

@@ -5,7 +5,9 @@ import type {} from '@fastify/multipart';
 import { parseAttachmentIds, parseId, type Actor, type Affix, type UploadTarget } from '../../core/affix.js';
 import { AffixError, notFound } from '../../core/errors.js';
 import { tooLarge, type StagedUpload } from '../../core/uploads.js';
-import { sendContent, servedAttachment } from '../content.js';
+import { sendContent, servedAttachment, servedThumbnail } from '../content.js';
+import { DEFAULT_THUMBNAIL_SIZE, THUMBNAIL_SIZES, type ThumbnailFormat } from '../../media/thumbnailer.js';
+import type { Attachment } from '../../core/model.js';
 import { attachmentJson, commentJson, fieldsJson, issueJson, userJson } from './render.js';
 
 export interface TrackerOptions {
@@ -30,6 +32,10 @@ const IssueFileParams = Type.Object({ issue: Type.String(), id: Type.String() })
 const DownloadParams = Type.Object({ issue: Type.String(), id: Type.String(), filename: Type.String() });
 const TempDownloadParams = Type.Object({ id: Type.String(), filename: Type.String() });
 const UploadQuery = Type.Object({ filename: Type.Optional(Type.String({ description: 'Name to store the file under' })) });
+const ThumbnailQuery = Type.Object({
+  size: Type.Optional(Type.String({ description: `Longest side in pixels: one of ${THUMBNAIL_SIZES.join(', ')} (default ${DEFAULT_THUMBNAIL_SIZE})` })),
+  format: Type.Optional(Type.Union([Type.Literal('webp'), Type.Literal('jpeg')], { description: 'webp (default) or jpeg' })),
+});
 const AttachmentIds = Type.Optional(Type.Array(Type.Union([Type.String(), Type.Integer()])));
 const NewIssueBody = Type.Object({
   queue: Type.Union([Type.String(), Type.Object({ key: Type.String() })]),
@@ -64,6 +70,16 @@ export async function trackerRoutes(instance: FastifyInstance, { core, baseUrl }
   const upload = async (request: FastifyRequest, reply: FastifyReply, target: UploadTarget) => {
     const attachment = await receiveUpload(core, request, target);
     return reply.code(201).send(attachmentJson(baseUrl(request), attachment));
+  };
+
+  const thumbnail = async (request: FastifyRequest, reply: FastifyReply, attachment: Attachment) => {
+    const query = request.query as { size?: string; format?: ThumbnailFormat };
+    const size = query.size === undefined ? DEFAULT_THUMBNAIL_SIZE : Number(query.size);
+    if (!(THUMBNAIL_SIZES as readonly number[]).includes(size)) {
+      throw new AffixError('bad_request', `size must be one of ${THUMBNAIL_SIZES.join(', ')}`, { size: 'not allowed' });
+    }
+    const made = await core.thumbnail(attachment, size, query.format ?? 'webp');
+    return sendContent(request, reply, core, servedThumbnail(attachment, made));
   };
 
   // --- users and fields (what real clients read around attachments) ---
@@ -146,6 +162,16 @@ export async function trackerRoutes(instance: FastifyInstance, { core, baseUrl }
     },
   });
 
+  app.route({
+    method: ['GET', 'HEAD'],
+    url: '/v2/issues/:issue/thumbnails/:id',
+    schema: { params: IssueFileParams, querystring: ThumbnailQuery },
+    handler: async (request, reply) => {
+      const issue = await issueOf(request);
+      return thumbnail(request, reply, await core.getIssueAttachment(request.actor, issue, idOf(request.params.id)));
+    },
+  });
+
   app.delete('/v2/issues/:issue/attachments/:id', { schema: { params: IssueFileParams } }, async (request, reply) => {
     const issue = await issueOf(request);
     await core.deleteAttachment(request.actor, await core.getIssueAttachment(request.actor, issue, idOf(request.params.id)));
@@ -168,6 +194,18 @@ export async function trackerRoutes(instance: FastifyInstance, { core, baseUrl }
     schema: { params: TempDownloadParams },
     handler: async (request, reply) =>
       sendContent(request, reply, core, servedAttachment(await core.getAttachment(request.actor, idOf(request.params.id)))),
+  });
+
+  app.route({
+    method: ['GET', 'HEAD'],
+    url: '/v2/attachments/:id/thumbnail',
+    schema: { params: IdParams, querystring: ThumbnailQuery },
+    handler: async (request, reply) => {
+      const attachment = await core.getAttachment(request.actor, idOf(request.params.id));
+      // This path is also the content URL of a file named "thumbnail"; one that has no thumbnail is served itself.
+      if (attachment.name === 'thumbnail' && attachment.width === null) return sendContent(request, reply, core, servedAttachment(attachment));
+      return thumbnail(request, reply, attachment);
+    },
   });
 
   app.delete('/v2/attachments/:id', { schema: { params: IdParams } }, async (request, reply) => {

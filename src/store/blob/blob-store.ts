@@ -27,6 +27,8 @@ export interface BlobStore {
   /** Size in bytes, or null when there is no such key. */
   size(key: string): Promise<number | null>;
   delete(key: string): Promise<void>;
+  /** A path on this machine's filesystem holding the blob, for tools that read files (libvips), or null. */
+  localPath(key: string): string | null;
   /** Keys of committed blobs last written before `before` (ms), for the orphan sweep. */
   listOlderThan(before: number): AsyncIterable<string>;
   /** Removes half-written staging files older than `before` (ms) that a crash left; returns how many. */

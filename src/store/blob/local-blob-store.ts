@@ -83,6 +83,10 @@ export class LocalBlobStore implements BlobStore {
     await rm(this.pathOf(key), { force: true });
   }
 
+  localPath(key: string): string {
+    return this.pathOf(key);
+  }
+
   async *listOlderThan(before: number): AsyncIterable<string> {
     for (const a of await readdirOrEmpty(this.blobsDir)) {
       for (const b of await readdirOrEmpty(join(this.blobsDir, a))) {

@@ -1,7 +1,7 @@
 import type { Kysely, Transaction } from 'kysely';
 import { AffixError } from '../../core/errors.js';
 import { hex24 } from '../../core/ids.js';
-import type { Attachment, Comment, Issue, Org, User } from '../../core/model.js';
+import type { Attachment, Comment, Issue, Org, Thumbnail, User } from '../../core/model.js';
 import type {
   AttachmentClaim,
   MetaStore,
@@ -366,7 +366,7 @@ export class KyselyMetaStore implements MetaStore {
     });
   }
 
-  /** Drops one reference per entry; returns the keys of blobs left with none (their rows removed). */
+  /** Drops one reference per entry; returns the keys of blobs left with none, and of their thumbnails (rows removed). */
   private async release(trx: Transaction<Database>, blobIds: number[]): Promise<string[]> {
     const released: string[] = [];
     for (const blobId of blobIds) {
@@ -374,21 +374,69 @@ export class KyselyMetaStore implements MetaStore {
         .updateTable('blobs')
         .set((eb) => ({ ref_count: eb('ref_count', '-', 1) }))
         .where('id', '=', blobId)
-        .returning(['ref_count', 'storage_key'])
+        .returning(['ref_count', 'storage_key', 'sha256'])
         .executeTakeFirst();
       if (blob && num(blob.ref_count) <= 0) {
         await trx.deleteFrom('blobs').where('id', '=', blobId).execute();
-        released.push(blob.storage_key);
+        const thumbnails = await trx.deleteFrom('thumbnails').where('source_sha256', '=', blob.sha256).returning('storage_key').execute();
+        released.push(blob.storage_key, ...thumbnails.map((t) => t.storage_key));
       }
     }
     return released;
   }
 
+  async getThumbnail(sourceSha256: string, size: number, format: Thumbnail['format']): Promise<Thumbnail | null> {
+    const row = await this.db
+      .selectFrom('thumbnails')
+      .selectAll()
+      .where('source_sha256', '=', sourceSha256)
+      .where('size', '=', size)
+      .where('format', '=', format)
+      .executeTakeFirst();
+    return row ? toThumbnail(row) : null;
+  }
+
+  async insertThumbnail(t: Thumbnail): Promise<{ thumbnail: Thumbnail; duplicateKey: string | null }> {
+    await this.db
+      .insertInto('thumbnails')
+      .values({
+        source_sha256: t.sourceSha256,
+        size: t.size,
+        format: t.format,
+        storage_key: t.storageKey,
+        bytes: t.bytes,
+        sha256: t.sha256,
+        created_at: t.createdAt,
+      })
+      .onConflict((oc) => oc.columns(['source_sha256', 'size', 'format']).doNothing())
+      .execute();
+    const stored = await this.getThumbnail(t.sourceSha256, t.size, t.format);
+    if (!stored) throw new Error('thumbnail vanished after insert');
+    return { thumbnail: stored, duplicateKey: stored.storageKey === t.storageKey ? null : t.storageKey };
+  }
+
   async knownBlobKeys(keys: string[]): Promise<Set<string>> {
     if (keys.length === 0) return new Set();
-    const rows = await this.db.selectFrom('blobs').select('storage_key').where('storage_key', 'in', keys).execute();
+    const rows = await this.db
+      .selectFrom('blobs')
+      .select('storage_key')
+      .where('storage_key', 'in', keys)
+      .unionAll(this.db.selectFrom('thumbnails').select('storage_key').where('storage_key', 'in', keys))
+      .execute();
     return new Set(rows.map((r) => r.storage_key));
   }
+}
+
+function toThumbnail(r: Row): Thumbnail {
+  return {
+    sourceSha256: r.source_sha256 as string,
+    size: num(r.size),
+    format: r.format as Thumbnail['format'],
+    storageKey: r.storage_key as string,
+    bytes: num(r.bytes),
+    sha256: r.sha256 as string,
+    createdAt: num(r.created_at),
+  };
 }
 
 function toComment(r: Row): Comment {

@@ -1,4 +1,4 @@
-import type { Attachment, Comment, Issue, Org, User } from '../../core/model.js';
+import type { Attachment, Comment, Issue, Org, Thumbnail, User } from '../../core/model.js';
 
 /** A user to record, with the sha256 of their OAuth token and API key (never the secrets). */
 export type NewUser = Omit<User, 'id'> & { tokenHash: string; apiKeyHash: string };
@@ -48,7 +48,8 @@ export interface Released {
  * - a method that writes several rows does so in one transaction: all of it is visible, or none;
  * - identical content (sha256) has one blob row, whose ref_count equals the attachments that use it;
  * - a temporary upload is claimed at most once, and only by its owner before it expires;
- * - a blob key is reported released exactly once, when its last attachment goes.
+ * - a blob key is reported released exactly once, when its last attachment goes;
+ * - a blob's thumbnails are released with it; there is at most one thumbnail per (bytes, size, format).
  */
 export interface MetaStore {
   /** Creates or upgrades the schema; safe to call on every start. */
@@ -77,8 +78,12 @@ export interface MetaStore {
   listIssueAttachments(orgId: number, issueId: string): Promise<Attachment[]>;
   deleteAttachment(orgId: number, id: number): Promise<Released>;
 
+  getThumbnail(sourceSha256: string, size: number, format: Thumbnail['format']): Promise<Thumbnail | null>;
+  /** Records a thumbnail unless one exists already; `duplicateKey` is the new blob's key when it lost. */
+  insertThumbnail(thumbnail: Thumbnail): Promise<{ thumbnail: Thumbnail; duplicateKey: string | null }>;
+
   /** Removes temporary uploads whose expiry has passed, at most `limit` of them. */
   deleteExpired(now: number, limit: number): Promise<Released>;
-  /** Which of these blob keys some blob row still uses. */
+  /** Which of these blob keys some blob or thumbnail row still uses. */
   knownBlobKeys(keys: string[]): Promise<Set<string>>;
 }

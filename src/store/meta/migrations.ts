@@ -95,6 +95,21 @@ function migrations(flavor: SqlFlavor): Record<string, Migration> {
         await db.schema.alterTable('attachments').addColumn('height', bigint).execute();
       },
     },
+    '0003_thumbnails': {
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createTable('thumbnails')
+          .addColumn('source_sha256', 'text', (c) => c.notNull())
+          .addColumn('size', bigint, (c) => c.notNull())
+          .addColumn('format', 'text', (c) => c.notNull())
+          .addColumn('storage_key', 'text', (c) => c.notNull().unique())
+          .addColumn('bytes', bigint, (c) => c.notNull())
+          .addColumn('sha256', 'text', (c) => c.notNull())
+          .addColumn('created_at', bigint, (c) => c.notNull())
+          .addPrimaryKeyConstraint('thumbnails_pk', ['source_sha256', 'size', 'format'])
+          .execute();
+      },
+    },
   };
 }
 

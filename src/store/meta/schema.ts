@@ -38,6 +38,15 @@ export interface Database {
     updated_at: number;
   };
   blobs: { id: Generated<number>; sha256: string; size: number; storage_key: string; ref_count: number; created_at: number };
+  thumbnails: {
+    source_sha256: string;
+    size: number;
+    format: string;
+    storage_key: string;
+    bytes: number;
+    sha256: string;
+    created_at: number;
+  };
   attachments: {
     id: Generated<number>;
     org_id: number;
