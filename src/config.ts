@@ -14,6 +14,8 @@ export interface Config {
   /** Images with more pixels than this get no thumbnail (422) and are never decoded. */
   thumbnailMaxPixels: number;
   thumbnailTimeoutMs: number;
+  /** nginx `internal` location that maps to `<data-dir>/blobs/`; downloads answer with X-Accel-Redirect. */
+  accelRedirect: string | null;
   logLevel: string;
 }
 
@@ -28,6 +30,7 @@ const OPTIONS = {
   'gc-interval': { env: 'AFFIX_GC_INTERVAL', default: '10m', parse: parseDuration },
   'thumbnail-max-pixels': { env: 'AFFIX_THUMBNAIL_MAX_PIXELS', default: '50000000', parse: parsePositiveInteger },
   'thumbnail-timeout': { env: 'AFFIX_THUMBNAIL_TIMEOUT', default: '10s', parse: parseDuration },
+  'accel-redirect': { env: 'AFFIX_ACCEL_REDIRECT', default: '', parse: parseAccelPrefix },
   'log-level': { env: 'AFFIX_LOG_LEVEL', default: 'info', parse: (v: string) => v },
 } as const;
 
@@ -58,6 +61,7 @@ export function loadConfig(flags: Partial<Record<OptionName, string | undefined>
     gcIntervalMs: read('gc-interval'),
     thumbnailMaxPixels: read('thumbnail-max-pixels'),
     thumbnailTimeoutMs: read('thumbnail-timeout'),
+    accelRedirect: read('accel-redirect'),
     logLevel: read('log-level'),
   };
 }
@@ -71,6 +75,12 @@ function parsePort(value: string): number {
   const port = Number(value);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`not a port: ${value}`);
   return port;
+}
+
+function parseAccelPrefix(value: string): string | null {
+  if (!value) return null;
+  if (!value.startsWith('/')) throw new Error(`must be a path starting with /: ${value}`);
+  return value.replace(/\/+$/, '');
 }
 
 function parsePositiveInteger(value: string): number {

@@ -2,6 +2,7 @@ import fastifyMultipart from '@fastify/multipart';
 import fastifySwagger from '@fastify/swagger';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Affix } from '../core/affix.js';
+import { contentSender } from './content.js';
 import { toProblem } from './problem.js';
 import { errorJson } from './tracker/render.js';
 import { trackerRoutes } from './tracker/routes.js';
@@ -10,12 +11,14 @@ export interface AppOptions {
   core: Affix;
   publicUrl: string | null;
   logLevel: string;
+  /** Prefix of an nginx internal location serving the blobs; null: Affix streams the bytes itself. */
+  accelRedirect?: string | null;
   /** JSON bodies (issues, comments) larger than this are refused with 413. */
   jsonBodyLimit?: number;
 }
 
 /** The HTTP face of Affix: translates requests to core calls and core results to each dialect's JSON. */
-export async function buildApp({ core, publicUrl, logLevel, jsonBodyLimit = 1 << 20 }: AppOptions): Promise<FastifyInstance> {
+export async function buildApp({ core, publicUrl, logLevel, accelRedirect = null, jsonBodyLimit = 1 << 20 }: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger: { level: logLevel },
     bodyLimit: jsonBodyLimit,
@@ -61,6 +64,7 @@ export async function buildApp({ core, publicUrl, logLevel, jsonBodyLimit = 1 <<
 
   app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
-  await app.register(trackerRoutes, { core, baseUrl });
+  const send = contentSender(core, accelRedirect);
+  await app.register(trackerRoutes, { core, baseUrl, send });
   return app;
 }

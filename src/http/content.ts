@@ -66,33 +66,41 @@ export const servedThumbnail = (a: Attachment, t: Thumbnail): ServedContent => (
   modifiedAt: t.createdAt,
 });
 
+export type ContentSender = (request: FastifyRequest, reply: FastifyReply, content: ServedContent) => Promise<FastifyReply>;
+
 /**
  * Answers GET and HEAD for stored bytes: 304 on a matching `If-None-Match`/`If-Modified-Since`,
  * 206 for one satisfiable `Range`, 416 for an unsatisfiable one, else 200 with the whole body,
- * always with the headers that keep a hostile file from being rendered.
+ * always with the headers that keep a hostile file from being rendered. With `accelPrefix`, the
+ * bytes (and any Range) are left to nginx through `X-Accel-Redirect`.
  */
-export async function sendContent(request: FastifyRequest, reply: FastifyReply, core: Affix, content: ServedContent): Promise<FastifyReply> {
-  const etag = `"${content.sha256}"`;
-  setUserContentHeaders(reply);
-  reply.header('etag', etag);
-  reply.header('last-modified', new Date(content.modifiedAt).toUTCString());
-  reply.header('accept-ranges', 'bytes');
-  if (notModified(request.headers, etag, content.modifiedAt)) return reply.code(304).send();
+export function contentSender(core: Affix, accelPrefix: string | null): ContentSender {
+  return async (request, reply, content) => {
+    const etag = `"${content.sha256}"`;
+    setUserContentHeaders(reply);
+    reply.header('etag', etag);
+    reply.header('last-modified', new Date(content.modifiedAt).toUTCString());
+    reply.header('accept-ranges', 'bytes');
+    if (notModified(request.headers, etag, content.modifiedAt)) return reply.code(304).send();
+    reply.header('content-type', content.mimetype);
+    reply.header('content-disposition', contentDisposition(isInlineSafe(content.mimetype) ? 'inline' : 'attachment', content.name));
 
-  const headers = request.headers;
-  const ifRange = typeof headers['if-range'] === 'string' ? headers['if-range'] : undefined;
-  const range = rangeStillValid(ifRange, etag, content.modifiedAt) ? parseRange(headers.range, content.size) : null;
-  if (range === 'unsatisfiable') {
-    reply.header('content-range', `bytes */${content.size}`);
-    throw new AffixError('range_not_satisfiable', `Range ${headers.range} is outside the ${content.size} bytes of the file`);
-  }
-  reply.header('content-type', content.mimetype);
-  reply.header('content-disposition', contentDisposition(isInlineSafe(content.mimetype) ? 'inline' : 'attachment', content.name));
-  if (range) {
-    reply.code(206);
-    reply.header('content-range', `bytes ${range.start}-${range.end}/${content.size}`);
-  }
-  reply.header('content-length', range ? range.end - range.start + 1 : content.size);
-  if (request.method === 'HEAD') return reply.send();
-  return reply.send(await core.openContent(content.storageKey, range ?? undefined));
+    const relative = accelPrefix ? core.blobs.relativePath(content.storageKey) : null;
+    if (accelPrefix && relative) return reply.header('x-accel-redirect', `${accelPrefix}/${relative}`).send();
+
+    const headers = request.headers;
+    const ifRange = typeof headers['if-range'] === 'string' ? headers['if-range'] : undefined;
+    const range = rangeStillValid(ifRange, etag, content.modifiedAt) ? parseRange(headers.range, content.size) : null;
+    if (range === 'unsatisfiable') {
+      reply.header('content-range', `bytes */${content.size}`);
+      throw new AffixError('range_not_satisfiable', `Range ${headers.range} is outside the ${content.size} bytes of the file`);
+    }
+    if (range) {
+      reply.code(206);
+      reply.header('content-range', `bytes ${range.start}-${range.end}/${content.size}`);
+    }
+    reply.header('content-length', range ? range.end - range.start + 1 : content.size);
+    if (request.method === 'HEAD') return reply.send();
+    return reply.send(await core.openContent(content.storageKey, range ?? undefined));
+  };
 }

@@ -5,7 +5,7 @@ import type {} from '@fastify/multipart';
 import { parseAttachmentIds, parseId, type Actor, type Affix, type UploadTarget } from '../../core/affix.js';
 import { AffixError, notFound } from '../../core/errors.js';
 import { tooLarge, type StagedUpload } from '../../core/uploads.js';
-import { sendContent, servedAttachment, servedThumbnail } from '../content.js';
+import { servedAttachment, servedThumbnail, type ContentSender } from '../content.js';
 import { DEFAULT_THUMBNAIL_SIZE, THUMBNAIL_SIZES, type ThumbnailFormat } from '../../media/thumbnailer.js';
 import type { Attachment } from '../../core/model.js';
 import { attachmentJson, commentJson, fieldsJson, issueJson, userJson } from './render.js';
@@ -14,6 +14,8 @@ export interface TrackerOptions {
   core: Affix;
   /** Absolute base of response URLs for this request. */
   baseUrl: (request: FastifyRequest) => string;
+  /** Answers downloads (bytes, ranges, 304s, or an X-Accel-Redirect). */
+  send: ContentSender;
 }
 
 declare module 'fastify' {
@@ -46,7 +48,7 @@ const NewIssueBody = Type.Object({
 const NewCommentBody = Type.Object({ text: Type.Optional(Type.String()), attachmentIds: AttachmentIds });
 
 /** The Tracker dialect (`/v2`, and `/v3` rewritten to it): routes, auth, and Tracker's JSON shapes. */
-export async function trackerRoutes(instance: FastifyInstance, { core, baseUrl }: TrackerOptions): Promise<void> {
+export async function trackerRoutes(instance: FastifyInstance, { core, baseUrl, send }: TrackerOptions): Promise<void> {
   const app = instance.withTypeProvider<TypeBoxTypeProvider>();
   app.decorateRequest('actor', null as unknown as Actor);
 
@@ -79,7 +81,7 @@ export async function trackerRoutes(instance: FastifyInstance, { core, baseUrl }
       throw new AffixError('bad_request', `size must be one of ${THUMBNAIL_SIZES.join(', ')}`, { size: 'not allowed' });
     }
     const made = await core.thumbnail(attachment, size, query.format ?? 'webp');
-    return sendContent(request, reply, core, servedThumbnail(attachment, made));
+    return send(request, reply, servedThumbnail(attachment, made));
   };
 
   // --- users and fields (what real clients read around attachments) ---
@@ -158,7 +160,7 @@ export async function trackerRoutes(instance: FastifyInstance, { core, baseUrl }
     handler: async (request, reply) => {
       const issue = await issueOf(request);
       const attachment = await core.getIssueAttachment(request.actor, issue, idOf(request.params.id));
-      return sendContent(request, reply, core, servedAttachment(attachment));
+      return send(request, reply, servedAttachment(attachment));
     },
   });
 
@@ -193,7 +195,7 @@ export async function trackerRoutes(instance: FastifyInstance, { core, baseUrl }
     url: '/v2/attachments/:id/:filename',
     schema: { params: TempDownloadParams },
     handler: async (request, reply) =>
-      sendContent(request, reply, core, servedAttachment(await core.getAttachment(request.actor, idOf(request.params.id)))),
+      send(request, reply, servedAttachment(await core.getAttachment(request.actor, idOf(request.params.id)))),
   });
 
   app.route({
@@ -203,7 +205,7 @@ export async function trackerRoutes(instance: FastifyInstance, { core, baseUrl }
     handler: async (request, reply) => {
       const attachment = await core.getAttachment(request.actor, idOf(request.params.id));
       // This path is also the content URL of a file named "thumbnail"; one that has no thumbnail is served itself.
-      if (attachment.name === 'thumbnail' && attachment.width === null) return sendContent(request, reply, core, servedAttachment(attachment));
+      if (attachment.name === 'thumbnail' && attachment.width === null) return send(request, reply, servedAttachment(attachment));
       return thumbnail(request, reply, attachment);
     },
   });

@@ -29,6 +29,8 @@ export interface BlobStore {
   delete(key: string): Promise<void>;
   /** A path on this machine's filesystem holding the blob, for tools that read files (libvips), or null. */
   localPath(key: string): string | null;
+  /** The blob's path below the store's root (`ab/cd/<key>`), for a front server that serves the files itself, or null. */
+  relativePath(key: string): string | null;
   /** Keys of committed blobs last written before `before` (ms), for the orphan sweep. */
   listOlderThan(before: number): AsyncIterable<string>;
   /** Removes half-written staging files older than `before` (ms) that a crash left; returns how many. */

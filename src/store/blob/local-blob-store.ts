@@ -28,9 +28,13 @@ export class LocalBlobStore implements BlobStore {
   }
 
   private pathOf(key: string): string {
+    return join(this.blobsDir, this.relativePath(key));
+  }
+
+  relativePath(key: string): string {
     // The only way to a path: a key of our own shape, so no input can reach outside the root.
     if (!KEY.test(key)) throw new Error(`invalid blob key ${JSON.stringify(key)}`);
-    return join(this.blobsDir, key.slice(0, 2), key.slice(2, 4), key);
+    return `${key.slice(0, 2)}/${key.slice(2, 4)}/${key}`;
   }
 
   async write(source: Readable): Promise<StoredBlob> {
