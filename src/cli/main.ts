@@ -5,7 +5,8 @@ import { openCore, startServer } from '../server.js';
 
 const USAGE = `Usage:
   affix serve [--port N] [--host H] [--data-dir D] [--public-url URL] [--max-file-size SIZE]
-              [--temporary-ttl DURATION] [--gc-interval DURATION] [--log-level LEVEL]
+              [--temporary-ttl DURATION] [--gc-interval DURATION] [--thumbnail-max-pixels N]
+              [--thumbnail-timeout DURATION] [--accel-redirect PREFIX] [--log-level LEVEL]
   affix user add --org <orgId> --login <login> --display "<name>" [--email <e>] [--data-dir D]
   affix gc [--data-dir D]
 
