@@ -74,6 +74,30 @@ describe('media: content sniffing and image metadata', () => {
     assert.equal(csv.mimetype, 'text/csv');
   });
 
+  it('sends the full safety header set for HTML, SVG, PDF and JPEG, inline only for PDF and JPEG', async () => {
+    const cases: Array<[Buffer, string, string, 'inline' | 'attachment']> = [
+      [Buffer.from('<html><script>alert(1)</script></html>'), 'evil.html', 'text/html', 'attachment'],
+      [Buffer.from('<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'), 'evil.svg', 'image/svg+xml', 'attachment'],
+      [Buffer.from('%PDF-1.4\n1 0 obj\n<<>>\nendobj\ntrailer\n<<>>\n%%EOF\n'), 'doc.pdf', 'application/pdf', 'inline'],
+      [await makeImage(20, 20).jpeg().toBuffer(), 'photo.jpg', 'image/jpeg', 'inline'],
+    ];
+    for (const [bytes, name, type, disposition] of cases) {
+      const file = await upload(bytes, name, 'text/plain');
+      const response = await fetch(file.content, { headers: ivan.headers });
+      const h = (header: string) => response.headers.get(header);
+      assert.equal(h('content-type'), type, name);
+      assert.ok(h('content-disposition')!.startsWith(`${disposition}; filename="${name}"; filename*=UTF-8''`), `${name}: ${h('content-disposition')}`);
+      assert.equal(h('x-content-type-options'), 'nosniff', name);
+      assert.equal(h('content-security-policy'), "default-src 'none'; sandbox", name);
+      assert.equal(h('x-frame-options'), 'DENY', name);
+      assert.equal(h('cache-control'), 'private', name);
+      await response.arrayBuffer();
+    }
+    // JSON answers and errors carry nosniff too.
+    assert.equal((await fetch(`${affix.url}/v2/myself`, { headers: ivan.headers })).headers.get('x-content-type-options'), 'nosniff');
+    assert.equal((await fetch(`${affix.url}/v2/nowhere`)).headers.get('x-content-type-options'), 'nosniff');
+  });
+
   it('keeps SVG and XML out of the image path: no dimensions, never inline', async () => {
     const svg = Buffer.from('<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><script>alert(1)</script></svg>');
     const file = await upload(svg, 'logo.svg', 'image/svg+xml');

@@ -29,6 +29,11 @@ export async function buildApp({ core, publicUrl, logLevel, accelRedirect = null
 
   const baseUrl = (request: FastifyRequest): string => publicUrl ?? `${request.protocol}://${request.host}`;
 
+  // No response of ours is to be content-sniffed by a browser: JSON, errors and files alike.
+  app.addHook('onRequest', async (_request, reply) => {
+    reply.header('x-content-type-options', 'nosniff');
+  });
+
   // Real clients send `Content-Type: application/json` on every request, bodiless DELETEs included.
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {

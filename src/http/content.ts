@@ -30,9 +30,8 @@ export function contentDisposition(kind: 'inline' | 'attachment', name: string):
   return `${kind}; filename="${fallback}"; filename*=UTF-8''${exact}`;
 }
 
-/** Headers every response carrying user content gets, whatever its type. */
+/** Headers every response carrying user content gets, whatever its type (nosniff is set on every response by the app). */
 export function setUserContentHeaders(reply: FastifyReply): void {
-  reply.header('x-content-type-options', 'nosniff');
   reply.header('content-security-policy', "default-src 'none'; sandbox");
   reply.header('x-frame-options', 'DENY');
   reply.header('cache-control', 'private');
