@@ -1,12 +1,14 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import type { BlobStore, ByteRange } from '../store/blob/blob-store.js';
 import type { MetaStore, Released } from '../store/meta/meta-store.js';
 import { AffixError, notFound } from './errors.js';
 import { cloudUid, hashSecret, passportUid, secret } from './ids.js';
-import type { Attachment, Comment, Issue, Org, Thumbnail, User } from './model.js';
-import { cleanFileName } from './names.js';
+import type { Attachment, ClaimedAttachment, Comment, Issue, Message, Org, Thumbnail, User } from './model.js';
+import { cleanFileName, pathSegmentName } from './names.js';
+import { linkedPathIds } from './links.js';
+import { UrlSigner } from './signed-urls.js';
 import { describeContent } from '../media/describe.js';
 import { hasThumbnail, type Thumbnailer, type ThumbnailFormat } from '../media/thumbnailer.js';
 import { stageUpload, type StagedUpload } from './uploads.js';
@@ -40,7 +42,18 @@ export interface CollectorReport {
   orphansRemoved: number;
 }
 
+export interface NewChatMessage {
+  type: Message['type'];
+  /** Stream messages: the channel's name; private: the recipients. */
+  to: string[];
+  topic: string | null;
+  content: string;
+}
+
 const QUEUE_KEY = /^[A-Z][A-Z0-9]{0,31}$/;
+const MIB = 1 << 20;
+/** How long a signed download URL works (Zulip: 60 s). */
+const TEMPORARY_URL_TTL_MS = 60_000;
 /** Blob files younger than this are never treated as orphans: their transaction may still be running. */
 const ORPHAN_GRACE_MS = 60 * 60 * 1000;
 
@@ -48,6 +61,7 @@ const ORPHAN_GRACE_MS = 60 * 60 * 1000;
 export class Affix {
   /** Thumbnails being made in this process, so concurrent first requests make each one once. */
   private readonly thumbnailsInFlight = new Map<string, Promise<Thumbnail>>();
+  private signer: Promise<UrlSigner> | undefined;
 
   constructor(
     readonly meta: MetaStore,
@@ -67,6 +81,27 @@ export class Affix {
       throw new AffixError('forbidden', `You are not a member of organization ${orgExtId}`);
     }
     return found;
+  }
+
+  /** Zulip's HTTP Basic `email:api_key`. */
+  async authenticateApiKey(email: string, apiKey: string): Promise<Actor> {
+    const found = apiKey ? await this.meta.findUserByApiKeyHash(hashSecret(apiKey)) : null;
+    if (!found || found.user.email.toLowerCase() !== email.trim().toLowerCase()) {
+      throw new AffixError('unauthenticated', 'Invalid API key');
+    }
+    return found;
+  }
+
+  async setOrgLimits(orgExtId: string, limits: { maxFileUploadSizeMib?: number | null; uploadQuotaMib?: number | null }): Promise<Org> {
+    const org = await this.meta.getOrgByExtId(orgExtId);
+    if (!org) throw notFound('Organization');
+    return this.meta.setOrgLimits(org.id, limits);
+  }
+
+  /** The largest upload this org accepts: the server's limit, or the org's own when lower. */
+  uploadLimit(org: Org): number {
+    const own = org.maxFileUploadSizeMib === null ? Infinity : org.maxFileUploadSizeMib * MIB;
+    return Math.min(this.limits.maxFileSize, own);
   }
 
   async addUser(input: { orgExtId: string; login: string; display: string; email?: string }): Promise<NewUserResult> {
@@ -98,9 +133,9 @@ export class Affix {
 
   // --- uploads ---
 
-  /** Streams the file into the BlobStore; nothing is visible until `commitUpload`. */
-  stageUpload(source: Readable): Promise<StagedUpload> {
-    return stageUpload(this.blobs, source, this.limits.maxFileSize);
+  /** Streams the file into the BlobStore within the org's size limit; nothing is visible until `commitUpload`. */
+  stageUpload(actor: Actor, source: Readable): Promise<StagedUpload> {
+    return stageUpload(this.blobs, source, this.uploadLimit(actor.org));
   }
 
   async discardUpload(staged: StagedUpload): Promise<void> {
@@ -113,6 +148,7 @@ export class Affix {
     let result;
     try {
       const facts = await describeContent(staged.head, name, staged.head.length === staged.size);
+      const quota = actor.org.uploadQuotaMib === null ? null : actor.org.uploadQuotaMib * MIB;
       result = await this.meta.insertAttachment({
         orgId: actor.org.id,
         ownerId: actor.user.id,
@@ -127,7 +163,8 @@ export class Affix {
         expiresAt: target.kind === 'temporary' ? now + this.limits.temporaryTtlMs : null,
         issueId: target.kind === 'issue' ? target.issue.id : null,
         commentId: null,
-      });
+        pathId: `${actor.org.id}/${randomBytes(1).toString('hex')}/${randomBytes(18).toString('base64url')}/${pathSegmentName(name)}`,
+      }, { quotaBytes: quota });
     } catch (err) {
       await this.discardUpload(staged);
       throw err;
@@ -166,6 +203,73 @@ export class Affix {
     const stream = await this.blobs.read(storageKey, range);
     if (!stream) throw new AffixError('internal', `Blob ${storageKey} is missing from the store`);
     return stream;
+  }
+
+  // --- Zulip: a user's uploads, messages that claim them, signed URLs ---
+
+  async getAttachmentByPath(actor: Actor, pathId: string): Promise<Attachment> {
+    const found = await this.meta.getAttachmentByPathId(actor.org.id, pathId);
+    if (!found) throw notFound('File');
+    return this.getAttachment(actor, found.id);
+  }
+
+  listOwnAttachments(actor: Actor): Promise<ClaimedAttachment[]> {
+    return this.meta.listOwnAttachments(actor.org.id, actor.user.id);
+  }
+
+  uploadSpaceUsed(actor: Actor): Promise<number> {
+    return this.meta.uploadSpaceUsed(actor.org.id);
+  }
+
+  /** Zulip lets only the uploader delete a file. */
+  async deleteOwnAttachment(actor: Actor, id: number): Promise<void> {
+    const found = await this.meta.getAttachment(actor.org.id, id);
+    if (!found || found.owner.id !== actor.user.id) throw new AffixError('not_found', 'Invalid attachment');
+    await this.deleteAttachment(actor, found);
+  }
+
+  /** `origins`: this server's own scheme://host values, under which absolute upload links count. */
+  async sendMessage(actor: Actor, input: NewChatMessage, origins: string[]): Promise<Message> {
+    const to = input.to.map((t) => t.trim()).filter(Boolean);
+    if (to.length === 0) throw new AffixError('bad_request', 'Missing \'to\' argument');
+    if (!input.content.trim()) throw new AffixError('bad_request', 'Message must not be empty');
+    if (input.type === 'stream' && !input.topic?.trim()) throw new AffixError('bad_request', 'Missing topic');
+    return this.meta.createMessage({
+      orgId: actor.org.id,
+      senderId: actor.user.id,
+      type: input.type,
+      channel: input.type === 'stream' ? to[0]! : null,
+      recipients: input.type === 'private' ? to : [],
+      topic: input.type === 'stream' ? input.topic!.trim() : null,
+      content: input.content,
+      dateSent: this.clock(),
+      linkedPathIds: linkedPathIds(input.content, actor.org.id, origins),
+    });
+  }
+
+  async editMessage(actor: Actor, id: number, content: string, origins: string[]): Promise<Message> {
+    const message = await this.meta.getMessage(actor.org.id, id);
+    if (!message) throw new AffixError('bad_request', 'Invalid message(s)');
+    if (message.senderId !== actor.user.id) throw new AffixError('bad_request', "You don't have permission to edit this message");
+    if (!content.trim()) throw new AffixError('bad_request', 'Message must not be empty');
+    return this.meta.updateMessage(actor.org.id, id, content, linkedPathIds(content, actor.org.id, origins), this.clock());
+  }
+
+  /** A token that lets anyone download this attachment for the next 60 seconds. */
+  async temporaryDownloadToken(actor: Actor, attachment: Attachment): Promise<string> {
+    return (await this.urlSigner()).sign(actor.org.id, attachment.id, this.clock() + TEMPORARY_URL_TTL_MS);
+  }
+
+  async redeemDownloadToken(token: string): Promise<Attachment> {
+    const claim = (await this.urlSigner()).verify(token, this.clock());
+    const found = claim && (await this.meta.getAttachment(claim.orgId, claim.attachmentId));
+    if (!found) throw new AffixError('bad_request', 'Invalid token');
+    return found;
+  }
+
+  private urlSigner(): Promise<UrlSigner> {
+    this.signer ??= this.meta.setting('url_signing_secret', () => randomBytes(32).toString('base64url')).then((s) => new UrlSigner(s));
+    return this.signer;
   }
 
   // --- thumbnails ---

@@ -17,11 +17,15 @@ export class AffixError extends Error {
   /** Field name -> message, for validation errors (Tracker's `errors` object). */
   readonly details: Record<string, string>;
 
-  constructor(code: AffixErrorCode, message: string, details: Record<string, string> = {}) {
+  /** For `too_large`: the limit that was passed, in bytes (each dialect words it its own way). */
+  readonly limitBytes: number | undefined;
+
+  constructor(code: AffixErrorCode, message: string, details: Record<string, string> = {}, limitBytes?: number) {
     super(message);
     this.name = 'AffixError';
     this.code = code;
     this.details = details;
+    this.limitBytes = limitBytes;
   }
 }
 

@@ -6,6 +6,10 @@ export interface Org {
   extId: string;
   name: string;
   createdAt: number;
+  /** Largest upload for this organization, in MiB; null: the server's limit. */
+  maxFileUploadSizeMib: number | null;
+  /** Total upload space of the organization, in MiB; null: no quota. */
+  uploadQuotaMib: number | null;
 }
 
 export interface User {
@@ -65,6 +69,29 @@ export interface Attachment {
   issueKey: string | null;
   commentId: number | null;
   commentLongId: string | null;
+  /** Zulip's `path_id`: `<realm_id>/<two hex>/<token>/<sanitized name>`; every attachment has one. */
+  pathId: string;
+}
+
+/** A chat message (Zulip dialect): what claims uploads by linking them. */
+export interface Message {
+  id: number;
+  orgId: number;
+  senderId: number;
+  type: 'stream' | 'private';
+  channel: string | null;
+  /** Private messages: the recipients as given (emails or ids). */
+  recipients: string[];
+  topic: string | null;
+  content: string;
+  dateSent: number;
+  editedAt: number | null;
+}
+
+/** An upload with the messages that reference it, as Zulip lists a user's attachments. */
+export interface ClaimedAttachment {
+  attachment: Attachment;
+  messages: Array<{ id: number; dateSent: number }>;
 }
 
 /** A preview made from a blob's bytes; shared by every attachment with those bytes. */

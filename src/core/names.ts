@@ -30,3 +30,13 @@ function truncateKeepingExtension(name: string): string {
   }
   return stem + ext;
 }
+
+/**
+ * The last segment of a Zulip `path_id`: NFKC, letters/digits/`.`/`-`/`_` kept (any script), runs of
+ * spaces and dashes folded to one dash, at most 255 bytes; as Zulip's `sanitize_name`.
+ */
+export function pathSegmentName(displayName: string): string {
+  let name = displayName.normalize('NFKC').replace(/[^\p{L}\p{N}\p{M}_\s.-]/gu, '').trim().replace(/[-\s]+/g, '-');
+  if (name === '' || /^\.+$/.test(name)) name = 'uploaded-file';
+  return Buffer.byteLength(name, 'utf8') > MAX_NAME_BYTES ? truncateKeepingExtension(name) : name;
+}

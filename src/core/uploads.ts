@@ -15,7 +15,7 @@ export interface StagedUpload {
 }
 
 export const tooLarge = (limit: number): AffixError =>
-  new AffixError('too_large', `The file size exceeds ${formatLimit(limit)}.`);
+  new AffixError('too_large', `The file size exceeds ${formatLimit(limit)}.`, {}, limit);
 
 function formatLimit(bytes: number): string {
   const mib = bytes / (1 << 20);

@@ -41,6 +41,7 @@ export function metaStoreConformance(name: string, open: () => Promise<MetaStore
         expiresAt: null,
         issueId: null,
         commentId: null,
+        pathId: `${n}/ab/${Math.random().toString(36).slice(2)}/a.txt`,
         ...over,
       });
       const noClaim = { ownerId: user.id, ids: [], now: 3000 };

@@ -57,9 +57,10 @@ export async function trackerRoutes(instance: FastifyInstance, { core, baseUrl, 
     request.actor = await core.authenticate(token, orgHeader(request));
   });
 
+  // Runs after the auth hook, so the org's own limit applies.
   const refuseDeclaredOversize = async (request: FastifyRequest) => {
-    const declared = Number(request.headers['content-length']);
-    if (declared > core.limits.maxFileSize + MULTIPART_OVERHEAD) throw tooLarge(core.limits.maxFileSize);
+    const limit = core.uploadLimit(request.actor.org);
+    if (Number(request.headers['content-length']) > limit + MULTIPART_OVERHEAD) throw tooLarge(limit);
   };
 
   const issueOf = (request: { actor: Actor; params: { issue: string } }) => core.getIssue(request.actor, request.params.issue);
@@ -241,7 +242,7 @@ async function receiveUpload(core: Affix, request: FastifyRequest, target: Uploa
     let fieldName: string | undefined;
     const parts = request.parts({
       // One byte over the limit reaches the core's meter, which refuses the upload (busboy alone would truncate silently).
-      limits: { fileSize: core.limits.maxFileSize + 1, files: 2, fields: 20, parts: 24, fieldSize: 64 << 10, headerPairs: 64 },
+      limits: { fileSize: core.uploadLimit(request.actor.org) + 1, files: 2, fields: 20, parts: 24, fieldSize: 64 << 10, headerPairs: 64 },
     });
     for await (const part of parts) {
       if (part.type === 'file') {
@@ -250,7 +251,7 @@ async function receiveUpload(core: Affix, request: FastifyRequest, target: Uploa
           throw new AffixError('bad_request', 'Send one file per request', { file: 'only one file part is accepted' });
         }
         partName = part.filename;
-        staged = await core.stageUpload(part.file);
+        staged = await core.stageUpload(request.actor, part.file);
       } else if (part.fieldname === 'filename' && typeof part.value === 'string') {
         fieldName = part.value;
       }

@@ -1,14 +1,16 @@
 import type { Kysely, Transaction } from 'kysely';
 import { AffixError } from '../../core/errors.js';
 import { hex24 } from '../../core/ids.js';
-import type { Attachment, Comment, Issue, Org, Thumbnail, User } from '../../core/model.js';
+import type { Attachment, ClaimedAttachment, Comment, Issue, Message, Org, Thumbnail, User } from '../../core/model.js';
 import type {
   AttachmentClaim,
   MetaStore,
   NewAttachment,
   NewComment,
   NewIssue,
+  NewMessage,
   NewUser,
+  OrgLimits,
   Released,
 } from './meta-store.js';
 import { migrateToLatest, type SqlFlavor } from './migrations.js';
@@ -47,8 +49,17 @@ function toUser(r: Row): User {
 }
 
 function toOrg(r: Row): Org {
-  return { id: num(r.id), extId: r.ext_id as string, name: r.name as string, createdAt: num(r.created_at) };
+  return {
+    id: num(r.id),
+    extId: r.ext_id as string,
+    name: r.name as string,
+    createdAt: num(r.created_at),
+    maxFileUploadSizeMib: numOrNull(r.max_file_upload_size_mib),
+    uploadQuotaMib: numOrNull(r.upload_quota_mib),
+  };
 }
+
+const ORG_COLUMNS = ['o.id', 'o.ext_id', 'o.name', 'o.created_at', 'o.max_file_upload_size_mib', 'o.upload_quota_mib'] as const;
 
 /** MetaStore over Kysely: one implementation of the queries, the SQL flavor chosen by the dialect. */
 export class KyselyMetaStore implements MetaStore {
@@ -83,6 +94,16 @@ export class KyselyMetaStore implements MetaStore {
     return row ? toOrg(row) : null;
   }
 
+  async setOrgLimits(orgId: number, limits: OrgLimits): Promise<Org> {
+    const values = {
+      ...(limits.maxFileUploadSizeMib !== undefined ? { max_file_upload_size_mib: limits.maxFileUploadSizeMib } : {}),
+      ...(limits.uploadQuotaMib !== undefined ? { upload_quota_mib: limits.uploadQuotaMib } : {}),
+    };
+    if (Object.keys(values).length > 0) await this.db.updateTable('orgs').set(values).where('id', '=', orgId).execute();
+    const row = await this.db.selectFrom('orgs').selectAll().where('id', '=', orgId).executeTakeFirstOrThrow();
+    return toOrg(row);
+  }
+
   async createUser(user: NewUser): Promise<User> {
     const { id } = await this.db
       .insertInto('users')
@@ -105,11 +126,19 @@ export class KyselyMetaStore implements MetaStore {
   }
 
   async findUserByTokenHash(tokenHash: string): Promise<{ user: User; org: Org } | null> {
+    return this.findUserBy('u.token_hash', tokenHash);
+  }
+
+  async findUserByApiKeyHash(apiKeyHash: string): Promise<{ user: User; org: Org } | null> {
+    return this.findUserBy('u.api_key_hash', apiKeyHash);
+  }
+
+  private async findUserBy(column: 'u.token_hash' | 'u.api_key_hash', hash: string): Promise<{ user: User; org: Org } | null> {
     const row = await this.db
       .selectFrom('users as u')
       .innerJoin('orgs as o', 'o.id', 'u.org_id')
-      .select([...USER_COLUMNS, 'o.id', 'o.ext_id', 'o.name', 'o.created_at'])
-      .where('u.token_hash', '=', tokenHash)
+      .select([...USER_COLUMNS, ...ORG_COLUMNS])
+      .where(column, '=', hash)
       .executeTakeFirst();
     return row ? { user: toUser(row), org: toOrg(row) } : null;
   }
@@ -260,8 +289,18 @@ export class KyselyMetaStore implements MetaStore {
 
   // --- attachments and blobs ---
 
-  async insertAttachment(a: NewAttachment): Promise<{ attachment: Attachment; duplicateKey: string | null }> {
+  async insertAttachment(
+    a: NewAttachment,
+    options: { quotaBytes: number | null } = { quotaBytes: null },
+  ): Promise<{ attachment: Attachment; duplicateKey: string | null }> {
     const { id, blobKey } = await this.db.transaction().execute(async (trx) => {
+      if (options.quotaBytes !== null) {
+        // In the same transaction as the insert, so concurrent uploads cannot all see room for themselves.
+        const used = await this.spaceUsed(trx, a.orgId);
+        if (used + a.size > options.quotaBytes) {
+          throw new AffixError('quota_exceeded', "Upload would exceed your organization's upload quota.");
+        }
+      }
       // One statement, so concurrent uploads of identical bytes cannot both create a blob row.
       const blob = await trx
         .insertInto('blobs')
@@ -284,6 +323,7 @@ export class KyselyMetaStore implements MetaStore {
           expires_at: a.expiresAt,
           issue_id: a.issueId,
           comment_id: a.commentId,
+          path_id: a.pathId,
         })
         .returning('id')
         .executeTakeFirstOrThrow();
@@ -297,6 +337,48 @@ export class KyselyMetaStore implements MetaStore {
   async getAttachment(orgId: number, id: number): Promise<Attachment | null> {
     const row = await this.attachmentQuery(orgId).where('a.id', '=', id).executeTakeFirst();
     return row ? toAttachment(row) : null;
+  }
+
+  async getAttachmentByPathId(orgId: number, pathId: string): Promise<Attachment | null> {
+    const row = await this.attachmentQuery(orgId).where('a.path_id', '=', pathId).executeTakeFirst();
+    return row ? toAttachment(row) : null;
+  }
+
+  async listOwnAttachments(orgId: number, ownerId: number): Promise<ClaimedAttachment[]> {
+    const rows = await this.attachmentQuery(orgId).where('a.owner_id', '=', ownerId).orderBy('a.id', 'desc').execute();
+    if (rows.length === 0) return [];
+    const links = await this.db
+      .selectFrom('message_attachments as ma')
+      .innerJoin('messages as m', 'm.id', 'ma.message_id')
+      .innerJoin('attachments as a', 'a.id', 'ma.attachment_id')
+      .select(['ma.attachment_id', 'm.id', 'm.date_sent'])
+      .where('a.org_id', '=', orgId)
+      .where('a.owner_id', '=', ownerId)
+      .orderBy('m.id')
+      .execute();
+    const byAttachment = new Map<number, Array<{ id: number; dateSent: number }>>();
+    for (const link of links) {
+      const list = byAttachment.get(num(link.attachment_id)) ?? [];
+      list.push({ id: num(link.id), dateSent: num(link.date_sent) });
+      byAttachment.set(num(link.attachment_id), list);
+    }
+    return rows.map((row) => {
+      const attachment = toAttachment(row);
+      return { attachment, messages: byAttachment.get(attachment.id) ?? [] };
+    });
+  }
+
+  async uploadSpaceUsed(orgId: number): Promise<number> {
+    return this.spaceUsed(this.db, orgId);
+  }
+
+  private async spaceUsed(db: Kysely<Database> | Transaction<Database>, orgId: number): Promise<number> {
+    const row = await db
+      .selectFrom('attachments')
+      .select((eb) => eb.fn.coalesce(eb.fn.sum<number>('size'), eb.lit(0)).as('used'))
+      .where('org_id', '=', orgId)
+      .executeTakeFirstOrThrow();
+    return num(row.used);
   }
 
   async listIssueAttachments(orgId: number, issueId: string): Promise<Attachment[]> {
@@ -328,6 +410,7 @@ export class KyselyMetaStore implements MetaStore {
         'b.storage_key',
         'i.key as issue_key',
         'c.long_id as comment_long_id',
+        'a.path_id',
       ])
       .where('a.org_id', '=', orgId);
   }
@@ -383,6 +466,102 @@ export class KyselyMetaStore implements MetaStore {
       }
     }
     return released;
+  }
+
+  // --- messages (Zulip dialect) ---
+
+  async createMessage(m: NewMessage): Promise<Message> {
+    const id = await this.db.transaction().execute(async (trx) => {
+      let channelId: number | null = null;
+      if (m.channel !== null) {
+        await trx
+          .insertInto('channels')
+          .values({ org_id: m.orgId, name: m.channel, created_at: m.dateSent })
+          .onConflict((oc) => oc.columns(['org_id', 'name']).doNothing())
+          .execute();
+        const channel = await trx.selectFrom('channels').select('id').where('org_id', '=', m.orgId).where('name', '=', m.channel).executeTakeFirstOrThrow();
+        channelId = num(channel.id);
+      }
+      const { id } = await trx
+        .insertInto('messages')
+        .values({
+          org_id: m.orgId,
+          sender_id: m.senderId,
+          type: m.type,
+          channel_id: channelId,
+          recipients: m.type === 'private' ? JSON.stringify(m.recipients) : null,
+          topic: m.topic,
+          content: m.content,
+          date_sent: m.dateSent,
+          edited_at: null,
+        })
+        .returning('id')
+        .executeTakeFirstOrThrow();
+      await this.claimForMessage(trx, m.orgId, num(id), m.senderId, m.linkedPathIds);
+      return num(id);
+    });
+    const message = await this.getMessage(m.orgId, id);
+    if (!message) throw new Error('message vanished after insert');
+    return message;
+  }
+
+  async getMessage(orgId: number, id: number): Promise<Message | null> {
+    const row = await this.db
+      .selectFrom('messages as m')
+      .leftJoin('channels as ch', 'ch.id', 'm.channel_id')
+      .select(['m.id', 'm.org_id', 'm.sender_id', 'm.type', 'ch.name as channel', 'm.recipients', 'm.topic', 'm.content', 'm.date_sent', 'm.edited_at'])
+      .where('m.org_id', '=', orgId)
+      .where('m.id', '=', id)
+      .executeTakeFirst();
+    return row ? toMessage(row) : null;
+  }
+
+  async updateMessage(orgId: number, id: number, content: string, linkedPathIds: string[], now: number): Promise<Message> {
+    await this.db.transaction().execute(async (trx) => {
+      const message = await trx.selectFrom('messages').select('sender_id').where('org_id', '=', orgId).where('id', '=', id).executeTakeFirst();
+      if (!message) throw new AffixError('not_found', 'Invalid message(s)');
+      await trx.updateTable('messages').set({ content, edited_at: now }).where('id', '=', id).execute();
+      await trx.deleteFrom('message_attachments').where('message_id', '=', id).execute();
+      await this.claimForMessage(trx, orgId, id, num(message.sender_id), linkedPathIds);
+    });
+    const message = await this.getMessage(orgId, id);
+    if (!message) throw new Error('message vanished after update');
+    return message;
+  }
+
+  /**
+   * Links the message to the uploads its content names: the sender's own, or ones another message
+   * already claimed (so anyone may forward a shared file). Claimed uploads stop being temporary.
+   */
+  private async claimForMessage(trx: Transaction<Database>, orgId: number, messageId: number, senderId: number, pathIds: string[]) {
+    const unique = [...new Set(pathIds)];
+    if (unique.length === 0) return;
+    const claimable = await trx
+      .selectFrom('attachments as a')
+      .select('a.id')
+      .where('a.org_id', '=', orgId)
+      .where('a.path_id', 'in', unique)
+      .where((eb) =>
+        eb.or([
+          eb('a.owner_id', '=', senderId),
+          eb.exists(eb.selectFrom('message_attachments as ma').select('ma.message_id').whereRef('ma.attachment_id', '=', 'a.id')),
+        ]),
+      )
+      .execute();
+    const ids = claimable.map((r) => num(r.id));
+    if (ids.length === 0) return;
+    await trx
+      .insertInto('message_attachments')
+      .values(ids.map((attachmentId) => ({ message_id: messageId, attachment_id: attachmentId })))
+      .onConflict((oc) => oc.columns(['attachment_id', 'message_id']).doNothing())
+      .execute();
+    await trx.updateTable('attachments').set({ expires_at: null }).where('id', 'in', ids).execute();
+  }
+
+  async setting(key: string, create: () => string): Promise<string> {
+    await this.db.insertInto('settings').values({ key, value: create() }).onConflict((oc) => oc.column('key').doNothing()).execute();
+    const row = await this.db.selectFrom('settings').select('value').where('key', '=', key).executeTakeFirstOrThrow();
+    return row.value;
   }
 
   async getThumbnail(sourceSha256: string, size: number, format: Thumbnail['format']): Promise<Thumbnail | null> {
@@ -471,5 +650,21 @@ function toAttachment(r: Row): Attachment {
     issueKey: (r.issue_key as string | null) ?? null,
     commentId: numOrNull(r.comment_id),
     commentLongId: (r.comment_long_id as string | null) ?? null,
+    pathId: r.path_id as string,
+  };
+}
+
+function toMessage(r: Row): Message {
+  return {
+    id: num(r.id),
+    orgId: num(r.org_id),
+    senderId: num(r.sender_id),
+    type: r.type as Message['type'],
+    channel: (r.channel as string | null) ?? null,
+    recipients: r.recipients ? (JSON.parse(r.recipients as string) as string[]) : [],
+    topic: (r.topic as string | null) ?? null,
+    content: r.content as string,
+    dateSent: num(r.date_sent),
+    editedAt: numOrNull(r.edited_at),
   };
 }

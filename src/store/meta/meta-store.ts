@@ -1,4 +1,4 @@
-import type { Attachment, Comment, Issue, Org, Thumbnail, User } from '../../core/model.js';
+import type { Attachment, ClaimedAttachment, Comment, Issue, Message, Org, Thumbnail, User } from '../../core/model.js';
 
 /** A user to record, with the sha256 of their OAuth token and API key (never the secrets). */
 export type NewUser = Omit<User, 'id'> & { tokenHash: string; apiKeyHash: string };
@@ -35,6 +35,24 @@ export interface NewComment {
   claim: AttachmentClaim;
 }
 
+export interface NewMessage {
+  orgId: number;
+  senderId: number;
+  type: Message['type'];
+  channel: string | null;
+  recipients: string[];
+  topic: string | null;
+  content: string;
+  dateSent: number;
+  /** `path_id`s the content links to; the sender's own uploads, and uploads other messages claimed, are claimed. */
+  linkedPathIds: string[];
+}
+
+export interface OrgLimits {
+  maxFileUploadSizeMib?: number | null;
+  uploadQuotaMib?: number | null;
+}
+
 /** What a removal let go of: blob keys no attachment refers to any more, for the BlobStore to delete. */
 export interface Released {
   count: number;
@@ -49,7 +67,8 @@ export interface Released {
  * - identical content (sha256) has one blob row, whose ref_count equals the attachments that use it;
  * - a temporary upload is claimed at most once, and only by its owner before it expires;
  * - a blob key is reported released exactly once, when its last attachment goes;
- * - a blob's thumbnails are released with it; there is at most one thumbnail per (bytes, size, format).
+ * - a blob's thumbnails are released with it; there is at most one thumbnail per (bytes, size, format);
+ * - an org's attachments never add up past its quota, however many uploads commit at once.
  */
 export interface MetaStore {
   /** Creates or upgrades the schema; safe to call on every start. */
@@ -59,9 +78,12 @@ export interface MetaStore {
   /** Returns the org with this external id, creating it on first use. */
   ensureOrg(extId: string, name: string, now: number): Promise<Org>;
   getOrgByExtId(extId: string): Promise<Org | null>;
+  setOrgLimits(orgId: number, limits: OrgLimits): Promise<Org>;
   createUser(user: NewUser): Promise<User>;
   /** The user whose OAuth token has this hash, with their org. */
   findUserByTokenHash(tokenHash: string): Promise<{ user: User; org: Org } | null>;
+  /** The user whose API key has this hash, with their org (Zulip's Basic auth). */
+  findUserByApiKeyHash(apiKeyHash: string): Promise<{ user: User; org: Org } | null>;
   getUser(orgId: number, userId: number): Promise<User | null>;
 
   /** Creates the issue (and its queue on first use) and claims the temporary uploads, atomically. */
@@ -72,11 +94,28 @@ export interface MetaStore {
   listComments(orgId: number, issueId: string): Promise<Comment[]>;
 
   /** Records the attachment; `duplicateKey` is the new blob's key when identical bytes were stored already. */
-  insertAttachment(attachment: NewAttachment): Promise<{ attachment: Attachment; duplicateKey: string | null }>;
+  insertAttachment(
+    attachment: NewAttachment,
+    options?: { quotaBytes: number | null },
+  ): Promise<{ attachment: Attachment; duplicateKey: string | null }>;
   getAttachment(orgId: number, id: number): Promise<Attachment | null>;
+  getAttachmentByPathId(orgId: number, pathId: string): Promise<Attachment | null>;
+  /** The owner's attachments with the messages that reference each, newest first. */
+  listOwnAttachments(orgId: number, ownerId: number): Promise<ClaimedAttachment[]>;
+  /** Bytes used by all the org's attachments. */
+  uploadSpaceUsed(orgId: number): Promise<number>;
   /** Files of the issue and of its comments, oldest first. */
   listIssueAttachments(orgId: number, issueId: string): Promise<Attachment[]>;
   deleteAttachment(orgId: number, id: number): Promise<Released>;
+
+  /** Creates the message (its channel on first use) and claims the uploads it links to, atomically. */
+  createMessage(message: NewMessage): Promise<Message>;
+  getMessage(orgId: number, id: number): Promise<Message | null>;
+  /** New content; claims now follow the new links (references removed from the content are dropped). */
+  updateMessage(orgId: number, id: number, content: string, linkedPathIds: string[], now: number): Promise<Message>;
+
+  /** A server-wide value, created once by `create` and the same on every node afterwards. */
+  setting(key: string, create: () => string): Promise<string>;
 
   getThumbnail(sourceSha256: string, size: number, format: Thumbnail['format']): Promise<Thumbnail | null>;
   /** Records a thumbnail unless one exists already; `duplicateKey` is the new blob's key when it lost. */

@@ -110,6 +110,45 @@ function migrations(flavor: SqlFlavor): Record<string, Migration> {
           .execute();
       },
     },
+    '0004_zulip': {
+      async up(db: Kysely<any>) {
+        // Per-organization limits (Zulip's realm settings); null: the server's limit / no quota.
+        await db.schema.alterTable('orgs').addColumn('max_file_upload_size_mib', bigint).execute();
+        await db.schema.alterTable('orgs').addColumn('upload_quota_mib', bigint).execute();
+        // Every file has a Zulip path (`<realm>/<xx>/<token>/<name>`), whichever dialect took it.
+        await db.schema.alterTable('attachments').addColumn('path_id', 'text').execute();
+        await db.schema.createIndex('attachments_path_id').on('attachments').column('path_id').unique().execute();
+        await db.schema.createIndex('attachments_owner').on('attachments').columns(['org_id', 'owner_id', 'id']).execute();
+        await withId(db.schema.createTable('channels'))
+          .addColumn('org_id', bigint, (c) => c.notNull().references('orgs.id'))
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('created_at', bigint, (c) => c.notNull())
+          .addUniqueConstraint('channels_org_name', ['org_id', 'name'])
+          .execute();
+        await withId(db.schema.createTable('messages'))
+          .addColumn('org_id', bigint, (c) => c.notNull().references('orgs.id'))
+          .addColumn('sender_id', bigint, (c) => c.notNull().references('users.id'))
+          .addColumn('type', 'text', (c) => c.notNull())
+          .addColumn('channel_id', bigint, (c) => c.references('channels.id'))
+          .addColumn('recipients', 'text')
+          .addColumn('topic', 'text')
+          .addColumn('content', 'text', (c) => c.notNull())
+          .addColumn('date_sent', bigint, (c) => c.notNull())
+          .addColumn('edited_at', bigint)
+          .execute();
+        await db.schema
+          .createTable('message_attachments')
+          .addColumn('message_id', bigint, (c) => c.notNull().references('messages.id'))
+          .addColumn('attachment_id', bigint, (c) => c.notNull().references('attachments.id').onDelete('cascade'))
+          .addPrimaryKeyConstraint('message_attachments_pk', ['attachment_id', 'message_id'])
+          .execute();
+        await db.schema
+          .createTable('settings')
+          .addColumn('key', 'text', (c) => c.primaryKey())
+          .addColumn('value', 'text', (c) => c.notNull())
+          .execute();
+      },
+    },
   };
 }
 

@@ -2,7 +2,14 @@ import type { Generated } from 'kysely';
 
 /** Table shapes for Kysely. Times are integer milliseconds since the epoch. */
 export interface Database {
-  orgs: { id: Generated<number>; ext_id: string; name: string; created_at: number };
+  orgs: {
+    id: Generated<number>;
+    ext_id: string;
+    name: string;
+    created_at: number;
+    max_file_upload_size_mib: number | null;
+    upload_quota_mib: number | null;
+  };
   users: {
     id: Generated<number>;
     org_id: number;
@@ -61,5 +68,21 @@ export interface Database {
     expires_at: number | null;
     issue_id: string | null;
     comment_id: number | null;
+    path_id: string | null;
   };
+  channels: { id: Generated<number>; org_id: number; name: string; created_at: number };
+  messages: {
+    id: Generated<number>;
+    org_id: number;
+    sender_id: number;
+    type: string;
+    channel_id: number | null;
+    recipients: string | null;
+    topic: string | null;
+    content: string;
+    date_sent: number;
+    edited_at: number | null;
+  };
+  message_attachments: { message_id: number; attachment_id: number };
+  settings: { key: string; value: string };
 }
