@@ -1,10 +1,13 @@
 import fastifyMultipart from '@fastify/multipart';
 import fastifySwagger from '@fastify/swagger';
-import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import fastifyFormbody from '@fastify/formbody';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Affix } from '../core/affix.js';
 import { contentSender } from './content.js';
-import { toProblem } from './problem.js';
-import { errorJson } from './tracker/render.js';
+import { toProblem, type Problem } from './problem.js';
+import { errorJson as trackerErrorJson } from './tracker/render.js';
+import { errorReply as zulipErrorReply } from './zulip/render.js';
+import { zulipRoutes } from './zulip/routes.js';
 import { trackerRoutes } from './tracker/routes.js';
 
 export interface AppOptions {
@@ -46,15 +49,23 @@ export async function buildApp({ core, publicUrl, logLevel, accelRedirect = null
     }
   });
 
+  // Each dialect answers errors in its own body; the path says which dialect a request speaks.
+  const sendProblem = (request: FastifyRequest, reply: FastifyReply, problem: Problem) => {
+    if (/^\/(api\/v1|user_uploads)(\/|$)/.test(request.url)) {
+      const { status, body } = zulipErrorReply(problem);
+      return reply.code(status).send(body);
+    }
+    return reply.code(problem.status).send(trackerErrorJson(problem));
+  };
   app.setErrorHandler((err, request, reply) => {
     const problem = toProblem(err);
     if (problem.status >= 500) request.log.error({ err }, 'request failed');
     // An unread upload body is not worth receiving: answer now and close the connection.
     if (!request.raw.complete) reply.header('connection', 'close');
-    return reply.code(problem.status).send(errorJson(problem));
+    return sendProblem(request, reply, problem);
   });
   app.setNotFoundHandler((request, reply) =>
-    reply.code(404).send(errorJson({ status: 404, code: 'not_found', message: `No route for ${request.method} ${request.url}`, details: {} })),
+    sendProblem(request, reply, { status: 404, code: 'not_found', message: `No route for ${request.method} ${request.url}`, details: {} }),
   );
 
   await app.register(fastifySwagger, {
@@ -66,10 +77,15 @@ export async function buildApp({ core, publicUrl, logLevel, accelRedirect = null
   });
   // The core enforces the size limit itself; busboy's own limit must not throw first.
   await app.register(fastifyMultipart, { throwFileSizeLimit: false });
+  // The Python Zulip client and curl send urlencoded forms.
+  await app.register(fastifyFormbody);
 
   app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   const send = contentSender(core, accelRedirect);
   await app.register(trackerRoutes, { core, baseUrl, send });
+  const origins = (request: FastifyRequest) =>
+    [...new Set([publicUrl, `${request.protocol}://${request.host}`].filter((o): o is string => o !== null).map((o) => new URL(o).origin.toLowerCase()))];
+  await app.register(zulipRoutes, { core, origins, send });
   return app;
 }

@@ -45,6 +45,8 @@ export interface ServedContent {
   size: number;
   sha256: string;
   modifiedAt: number;
+  /** Always offer a download, even for a type that could be shown inline. */
+  forceDownload?: boolean;
 }
 
 export const servedAttachment = (a: Attachment): ServedContent => ({
@@ -82,7 +84,8 @@ export function contentSender(core: Affix, accelPrefix: string | null): ContentS
     reply.header('accept-ranges', 'bytes');
     if (notModified(request.headers, etag, content.modifiedAt)) return reply.code(304).send();
     reply.header('content-type', content.mimetype);
-    reply.header('content-disposition', contentDisposition(isInlineSafe(content.mimetype) ? 'inline' : 'attachment', content.name));
+    const inline = isInlineSafe(content.mimetype) && !content.forceDownload;
+    reply.header('content-disposition', contentDisposition(inline ? 'inline' : 'attachment', content.name));
 
     const relative = accelPrefix ? core.blobs.relativePath(content.storageKey) : null;
     if (accelPrefix && relative) return reply.header('x-accel-redirect', `${accelPrefix}/${relative}`).send();

@@ -7,6 +7,8 @@ export interface Problem {
   code: AffixErrorCode;
   message: string;
   details: Record<string, string>;
+  /** For `too_large`: the limit in bytes. */
+  limitBytes?: number;
 }
 
 const STATUS: Record<AffixErrorCode, number> = {
@@ -30,7 +32,9 @@ function codeOfStatus(status: number): AffixErrorCode {
 
 /** Turns our own errors, Fastify's and its plugins' into one shape; anything unknown is a 500. */
 export function toProblem(err: unknown): Problem {
-  if (isAffixError(err)) return { status: STATUS[err.code], code: err.code, message: err.message, details: err.details };
+  if (isAffixError(err)) {
+    return { status: STATUS[err.code], code: err.code, message: err.message, details: err.details, limitBytes: err.limitBytes };
+  }
   const fastifyError = err as Partial<FastifyError>;
   const status = fastifyError.statusCode;
   if (typeof status === 'number' && status >= 400 && status < 500) {

@@ -1,10 +1,10 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type {} from '@fastify/multipart';
 import { parseAttachmentIds, parseId, type Actor, type Affix, type UploadTarget } from '../../core/affix.js';
 import { AffixError, notFound } from '../../core/errors.js';
-import { tooLarge, type StagedUpload } from '../../core/uploads.js';
+import { tooLarge } from '../../core/uploads.js';
+import { receiveOneFile, type UploadErrors } from '../upload.js';
 import { servedAttachment, servedThumbnail, type ContentSender } from '../content.js';
 import { DEFAULT_THUMBNAIL_SIZE, THUMBNAIL_SIZES, type ThumbnailFormat } from '../../media/thumbnailer.js';
 import type { Attachment } from '../../core/model.js';
@@ -227,40 +227,15 @@ function orgHeader(request: FastifyRequest): string | undefined {
   return undefined;
 }
 
-/**
- * Reads the multipart body: stores the one file part as it streams in, collects the small fields,
- * and records the attachment only once the whole body has arrived intact.
- * Name rule: `?filename=`, else a `filename` field (before or after the file), else the part's name.
- */
-async function receiveUpload(core: Affix, request: FastifyRequest, target: UploadTarget) {
-  if (!request.isMultipart()) {
-    throw new AffixError('unsupported_media', 'Expected a multipart/form-data body with a part named file');
-  }
-  let staged: StagedUpload | null = null;
-  try {
-    let partName: string | undefined;
-    let fieldName: string | undefined;
-    const parts = request.parts({
-      // One byte over the limit reaches the core's meter, which refuses the upload (busboy alone would truncate silently).
-      limits: { fileSize: core.uploadLimit(request.actor.org) + 1, files: 2, fields: 20, parts: 24, fieldSize: 64 << 10, headerPairs: 64 },
-    });
-    for await (const part of parts) {
-      if (part.type === 'file') {
-        if (staged) {
-          part.file.resume();
-          throw new AffixError('bad_request', 'Send one file per request', { file: 'only one file part is accepted' });
-        }
-        partName = part.filename;
-        staged = await core.stageUpload(request.actor, part.file);
-      } else if (part.fieldname === 'filename' && typeof part.value === 'string') {
-        fieldName = part.value;
-      }
-    }
-    if (!staged) throw new AffixError('bad_request', 'The request has no file part', { file: 'required' });
-    const committed = await core.commitUpload(request.actor, staged, (request.query as { filename?: string }).filename || fieldName || partName || 'file', target);
-    staged = null;
-    return committed;
-  } finally {
-    if (staged) await core.discardUpload(staged);
-  }
+const TRACKER_UPLOAD_ERRORS: UploadErrors = {
+  notMultipart: () => new AffixError('unsupported_media', 'Expected a multipart/form-data body with a part named file'),
+  noFile: () => new AffixError('bad_request', 'The request has no file part', { file: 'required' }),
+  severalFiles: () => new AffixError('bad_request', 'Send one file per request', { file: 'only one file part is accepted' }),
+};
+
+/** Name rule: `?filename=`, else a `filename` field (before or after the file), else the part's name. */
+function receiveUpload(core: Affix, request: FastifyRequest, target: UploadTarget) {
+  return receiveOneFile(core, request, TRACKER_UPLOAD_ERRORS, ({ staged, partName, fields }) =>
+    core.commitUpload(request.actor, staged, (request.query as { filename?: string }).filename || fields.filename || partName || 'file', target),
+  );
 }

@@ -1,0 +1,47 @@
+import type { ClaimedAttachment } from '../../core/model.js';
+import type { Problem } from '../problem.js';
+
+export const success = <T extends object>(fields: T) => ({ result: 'success' as const, msg: '', ...fields });
+
+export const uploadUrl = (pathId: string): string => `/user_uploads/${pathId}`;
+
+/** One entry of `GET /api/v1/attachments`, in the shape of the source document. */
+export function attachmentJson({ attachment, messages }: ClaimedAttachment) {
+  return {
+    id: attachment.id,
+    name: attachment.name,
+    path_id: attachment.pathId,
+    size: attachment.size,
+    create_time: attachment.createdAt,
+    messages: messages.map((m) => ({ id: m.id, date_sent: m.dateSent })),
+  };
+}
+
+/** Zulip's error body and status for a problem; Zulip answers most client errors with 400. */
+export function errorReply(problem: Problem): { status: number; body: { result: 'error'; msg: string; code: string } } {
+  const body = (status: number, code: string, msg = problem.message) => ({ status, body: { result: 'error' as const, msg, code } });
+  switch (problem.code) {
+    case 'unauthenticated':
+      return body(401, 'UNAUTHORIZED');
+    case 'too_large': {
+      const mib = problem.limitBytes === undefined ? undefined : Math.floor(problem.limitBytes / (1 << 20));
+      return body(400, 'BAD_REQUEST', mib === undefined ? problem.message : `Uploaded file is larger than the allowed limit of ${mib} MiB`);
+    }
+    case 'quota_exceeded':
+      return body(400, 'REALM_UPLOAD_QUOTA');
+    case 'not_found':
+      return body(404, 'BAD_REQUEST');
+    case 'forbidden':
+      return body(403, 'BAD_REQUEST');
+    case 'range_not_satisfiable':
+      return body(416, 'BAD_REQUEST');
+    case 'internal':
+      return body(problem.status, 'INTERNAL_SERVER_ERROR');
+    case 'unprocessable':
+    case 'conflict':
+      return body(400, 'BAD_REQUEST');
+    default:
+      // 400 for ours; Fastify's own keep their status (413 for a JSON body over the limit, say).
+      return body(problem.status, 'BAD_REQUEST');
+  }
+}
