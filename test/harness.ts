@@ -58,9 +58,15 @@ export async function listStoredFiles(dataDir: string): Promise<{ blobs: string[
   return { blobs: await walk(join(dataDir, 'blobs')), staging: await walk(join(dataDir, 'tmp')) };
 }
 
+/**
+ * Node's own FormData, captured before anything replaces it: zulip-js (through isomorphic-form-data)
+ * sets the global to the `form-data` package, which Node's fetch cannot send.
+ */
+export const NativeFormData = globalThis.FormData;
+
 /** A multipart body the way the Python client builds it: part `file` named `file`, real name in the query. */
 export function fileForm(content: string | Uint8Array<ArrayBuffer>, partFilename = 'file', type = 'application/octet-stream'): FormData {
-  const form = new FormData();
+  const form = new NativeFormData();
   form.append('file', new Blob([content], { type }), partFilename);
   return form;
 }
