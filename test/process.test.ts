@@ -95,6 +95,15 @@ describe('the affix command', () => {
     assert.equal(deleted.status, 204);
   });
 
+  it('org set changes and clears an organization’s limits', async () => {
+    const set = await run(process.execPath, [CLI, 'org', 'set', '--org', '31337', '--max-file-upload-size-mib', '5', '--upload-quota-mib', '100', '--data-dir', dataDir]);
+    assert.deepEqual(JSON.parse(set.stdout), { orgId: '31337', maxFileUploadSizeMib: 5, uploadQuotaMib: 100 });
+    const cleared = await run(process.execPath, [CLI, 'org', 'set', '--org', '31337', '--upload-quota-mib', 'none', '--data-dir', dataDir]);
+    assert.deepEqual(JSON.parse(cleared.stdout), { orgId: '31337', maxFileUploadSizeMib: 5, uploadQuotaMib: null });
+    await run(process.execPath, [CLI, 'org', 'set', '--org', '31337', '--max-file-upload-size-mib', 'none', '--data-dir', dataDir]);
+    await assert.rejects(run(process.execPath, [CLI, 'org', 'set', '--org', 'nope', '--data-dir', dataDir]), /not found/);
+  });
+
   it('gc runs the collector once and prints its report', async () => {
     const { stdout } = await run(process.execPath, [CLI, 'gc', '--data-dir', dataDir]);
     assert.deepEqual(Object.keys(JSON.parse(stdout)).sort(), ['blobsDeleted', 'expired', 'orphansRemoved', 'stagingRemoved']);

@@ -8,6 +8,7 @@ const USAGE = `Usage:
               [--temporary-ttl DURATION] [--gc-interval DURATION] [--thumbnail-max-pixels N]
               [--thumbnail-timeout DURATION] [--accel-redirect PREFIX] [--log-level LEVEL]
   affix user add --org <orgId> --login <login> --display "<name>" [--email <e>] [--data-dir D]
+  affix org set --org <orgId> [--max-file-upload-size-mib N|none] [--upload-quota-mib N|none] [--data-dir D]
   affix gc [--data-dir D]
 
 Every flag of serve also reads AFFIX_<NAME> from the environment (AFFIX_PORT, AFFIX_DATA_DIR, ...).`;
@@ -55,6 +56,29 @@ async function main(argv: string[]): Promise<number> {
       }
       return 0;
     }
+    case 'org': {
+      const [sub, ...args] = rest;
+      if (sub !== 'set') break;
+      const { values } = parseArgs({
+        args,
+        options: { ...CONFIG_FLAGS, org: { type: 'string' }, 'max-file-upload-size-mib': { type: 'string' }, 'upload-quota-mib': { type: 'string' } },
+      });
+      if (!values.org) {
+        process.stderr.write('affix org set: --org is required\n');
+        return 2;
+      }
+      const core = await openCore(loadConfig(values));
+      try {
+        const org = await core.setOrgLimits(values.org, {
+          maxFileUploadSizeMib: mibOrNone(values['max-file-upload-size-mib'], '--max-file-upload-size-mib'),
+          uploadQuotaMib: mibOrNone(values['upload-quota-mib'], '--upload-quota-mib'),
+        });
+        process.stdout.write(`${JSON.stringify({ orgId: org.extId, maxFileUploadSizeMib: org.maxFileUploadSizeMib, uploadQuotaMib: org.uploadQuotaMib })}\n`);
+      } finally {
+        await core.meta.close();
+      }
+      return 0;
+    }
     case 'gc': {
       const { values } = parseArgs({ args: rest, options: CONFIG_FLAGS });
       const core = await openCore(loadConfig(values));
@@ -73,6 +97,15 @@ async function main(argv: string[]): Promise<number> {
   }
   process.stderr.write(`${USAGE}\n`);
   return 2;
+}
+
+/** A whole number of MiB, `none` to clear the setting, or undefined to leave it. */
+function mibOrNone(value: string | undefined, flag: string): number | null | undefined {
+  if (value === undefined) return undefined;
+  if (value === 'none') return null;
+  const mib = Number(value);
+  if (!Number.isSafeInteger(mib) || mib <= 0) throw new Error(`${flag}: a whole number of MiB or none, not ${value}`);
+  return mib;
 }
 
 main(process.argv.slice(2)).then(
