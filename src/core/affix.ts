@@ -2,10 +2,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import type { BlobStore, ByteRange } from '../store/blob/blob-store.js';
-import type { MetaStore, Released } from '../store/meta/meta-store.js';
+import type { MetaStore, Page, Released } from '../store/meta/meta-store.js';
 import { AffixError, notFound } from './errors.js';
 import { cloudUid, hashSecret, passportUid, secret } from './ids.js';
-import type { Attachment, ClaimedAttachment, Comment, Issue, Message, Org, Thumbnail, User } from './model.js';
+import { ENTITY_TYPES, type Attachment, type ClaimedAttachment, type Comment, type Entity, type EntityComment, type EntityType, type Issue, type Message, type Org, type Thumbnail, type User } from './model.js';
 import { cleanFileName, pathSegmentName } from './names.js';
 import { linkedPathIds } from './links.js';
 import { UrlSigner } from './signed-urls.js';
@@ -26,7 +26,14 @@ export interface Actor {
   org: Org;
 }
 
-export type UploadTarget = { kind: 'temporary' } | { kind: 'issue'; issue: Issue };
+/** Where an upload goes: a temporary file, an issue, or one of an issue's comments. */
+export type UploadTarget = { kind: 'temporary' } | { kind: 'issue'; issue: Issue; comment?: Comment };
+
+/** Imports keep the author and time of the system they come from. */
+export interface ImportedOrigin {
+  owner: User;
+  createdAt: number;
+}
 
 export interface NewUserResult {
   user: User;
@@ -142,16 +149,16 @@ export class Affix {
     await this.blobs.delete(staged.key);
   }
 
-  async commitUpload(actor: Actor, staged: StagedUpload, rawName: string, target: UploadTarget): Promise<Attachment> {
+  async commitUpload(actor: Actor, staged: StagedUpload, rawName: string, target: UploadTarget, imported?: ImportedOrigin): Promise<Attachment> {
     const name = cleanFileName(rawName);
-    const now = this.clock();
+    const now = imported?.createdAt ?? this.clock();
     let result;
     try {
       const facts = await describeContent(staged.head, name, staged.head.length === staged.size);
       const quota = actor.org.uploadQuotaMib === null ? null : actor.org.uploadQuotaMib * MIB;
       result = await this.meta.insertAttachment({
         orgId: actor.org.id,
-        ownerId: actor.user.id,
+        ownerId: imported?.owner.id ?? actor.user.id,
         name,
         mimetype: facts.mimetype,
         width: facts.width,
@@ -160,9 +167,10 @@ export class Affix {
         sha256: staged.sha256,
         storageKey: staged.key,
         createdAt: now,
-        expiresAt: target.kind === 'temporary' ? now + this.limits.temporaryTtlMs : null,
+        expiresAt: target.kind === 'temporary' ? this.clock() + this.limits.temporaryTtlMs : null,
         issueId: target.kind === 'issue' ? target.issue.id : null,
-        commentId: null,
+        commentId: target.kind === 'issue' ? (target.comment?.id ?? null) : null,
+        entityId: null,
         pathId: `${actor.org.id}/${randomBytes(1).toString('hex')}/${randomBytes(18).toString('base64url')}/${pathSegmentName(name)}`,
       }, { quotaBytes: quota });
     } catch (err) {
@@ -188,8 +196,21 @@ export class Affix {
     return found;
   }
 
-  listIssueAttachments(actor: Actor, issue: Issue): Promise<Attachment[]> {
-    return this.meta.listIssueAttachments(actor.org.id, issue.id);
+  listIssueAttachments(actor: Actor, issue: Issue, page?: Page): Promise<Attachment[]> {
+    return this.meta.listIssueAttachments(actor.org.id, issue.id, page);
+  }
+
+  countIssueAttachments(actor: Actor, issue: Issue): Promise<number> {
+    return this.meta.countIssueAttachments(actor.org.id, issue.id);
+  }
+
+  /** The author of an import: a user of the org by login or id; unknown ones are a validation error. */
+  async importAuthor(actor: Actor, loginOrId: string | undefined): Promise<User> {
+    if (!loginOrId) return actor.user;
+    const byId = /^\d+$/.test(loginOrId) ? await this.meta.getUser(actor.org.id, Number(loginOrId)) : null;
+    const user = byId ?? (await this.meta.findUserByLogin(actor.org.id, loginOrId));
+    if (!user) throw new AffixError('unprocessable', `Unknown user ${loginOrId}`, { createdBy: 'unknown user' });
+    return user;
   }
 
   async deleteAttachment(actor: Actor, attachment: Attachment): Promise<void> {
@@ -360,8 +381,89 @@ export class Affix {
     });
   }
 
-  listComments(actor: Actor, issue: Issue): Promise<Comment[]> {
-    return this.meta.listComments(actor.org.id, issue.id);
+  listComments(actor: Actor, issue: Issue, page?: Page): Promise<Comment[]> {
+    return this.meta.listComments(actor.org.id, issue.id, page);
+  }
+
+  countComments(actor: Actor, issue: Issue): Promise<number> {
+    return this.meta.countComments(actor.org.id, issue.id);
+  }
+
+  async getComment(actor: Actor, issue: Issue, rawId: string): Promise<Comment> {
+    const id = parseId(rawId);
+    const comment = id === null ? null : await this.meta.getComment(actor.org.id, issue.id, id);
+    if (!comment) throw notFound('Comment');
+    return comment;
+  }
+
+  async updateIssue(actor: Actor, issue: Issue, input: { summary?: string; description?: string | null; attachmentIds: number[] }): Promise<Issue> {
+    if (input.summary !== undefined && !input.summary.trim()) throw new AffixError('unprocessable', 'Summary is required', { summary: 'required' });
+    const now = this.clock();
+    return this.meta.updateIssue(
+      actor.org.id,
+      issue.id,
+      { summary: input.summary?.trim(), description: input.description },
+      { ownerId: actor.user.id, ids: input.attachmentIds, now },
+      now,
+    );
+  }
+
+  async updateComment(actor: Actor, comment: Comment, input: { text?: string; attachmentIds: number[] }): Promise<Comment> {
+    const now = this.clock();
+    return this.meta.updateComment(actor.org.id, comment, input.text, { ownerId: actor.user.id, ids: input.attachmentIds, now }, now);
+  }
+
+  // --- entities: projects, portfolios, goals ---
+
+  entityType(raw: string): EntityType {
+    if (!(ENTITY_TYPES as readonly string[]).includes(raw)) {
+      throw new AffixError('bad_request', `Unknown entity type ${raw}; expected ${ENTITY_TYPES.join(', ')}`, { entityType: 'invalid' });
+    }
+    return raw as EntityType;
+  }
+
+  async createEntity(actor: Actor, type: EntityType, summary: string): Promise<Entity> {
+    if (!summary.trim()) throw new AffixError('unprocessable', 'fields.summary is required', { summary: 'required' });
+    return this.meta.createEntity({ orgId: actor.org.id, type, summary: summary.trim(), createdBy: actor.user.id, createdAt: this.clock() });
+  }
+
+  async getEntity(actor: Actor, type: EntityType, idOrShortId: string): Promise<Entity> {
+    const entity = await this.meta.findEntity(actor.org.id, type, idOrShortId);
+    if (!entity) throw notFound('Entity');
+    return entity;
+  }
+
+  attachToEntity(actor: Actor, entity: Entity, attachmentIds: number[]): Promise<Entity> {
+    return this.meta.attachToEntity(actor.org.id, entity, { ownerId: actor.user.id, ids: attachmentIds, now: this.clock() });
+  }
+
+  async addEntityComment(actor: Actor, entity: Entity, input: { text: string; attachmentIds: number[] }): Promise<EntityComment> {
+    if (!input.text.trim() && input.attachmentIds.length === 0) {
+      throw new AffixError('unprocessable', 'Comment text or attachments are required', { text: 'required' });
+    }
+    const now = this.clock();
+    return this.meta.createEntityComment({
+      orgId: actor.org.id,
+      entityId: entity.id,
+      text: input.text,
+      createdBy: actor.user.id,
+      createdAt: now,
+      claim: { ownerId: actor.user.id, ids: input.attachmentIds, now },
+    });
+  }
+
+  listEntityAttachments(actor: Actor, entity: Entity, page?: Page): Promise<Attachment[]> {
+    return this.meta.listEntityAttachments(actor.org.id, entity.id, page);
+  }
+
+  countEntityAttachments(actor: Actor, entity: Entity): Promise<number> {
+    return this.meta.countEntityAttachments(actor.org.id, entity.id);
+  }
+
+  async getEntityAttachment(actor: Actor, entity: Entity, id: number): Promise<Attachment> {
+    const found = await this.getAttachment(actor, id);
+    if (found.entityId !== entity.id) throw notFound('Attachment');
+    return found;
   }
 
   // --- the collector ---

@@ -71,6 +71,36 @@ export interface Attachment {
   commentLongId: string | null;
   /** Zulip's `path_id`: `<realm_id>/<two hex>/<token>/<sanitized name>`; every attachment has one. */
   pathId: string;
+  /** The Tracker entity (project, portfolio, goal) the file is attached to, if any. */
+  entityId: string | null;
+}
+
+export type EntityType = 'project' | 'portfolio' | 'goal';
+export const ENTITY_TYPES: readonly EntityType[] = ['project', 'portfolio', 'goal'];
+
+/** A Tracker entity: project, portfolio or goal. */
+export interface Entity {
+  /** 24 hex characters. */
+  id: string;
+  orgId: number;
+  type: EntityType;
+  /** Numeric id, per organization and type. */
+  shortId: number;
+  summary: string;
+  version: number;
+  createdBy: User;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface EntityComment {
+  id: number;
+  longId: string;
+  orgId: number;
+  entityId: string;
+  text: string;
+  createdBy: User;
+  createdAt: number;
 }
 
 /** A chat message (Zulip dialect): what claims uploads by linking them. */

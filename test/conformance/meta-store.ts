@@ -42,6 +42,7 @@ export function metaStoreConformance(name: string, open: () => Promise<MetaStore
         issueId: null,
         commentId: null,
         pathId: `${n}/ab/${Math.random().toString(36).slice(2)}/a.txt`,
+        entityId: null,
         ...over,
       });
       const noClaim = { ownerId: user.id, ids: [], now: 3000 };

@@ -1,10 +1,15 @@
 import type { Kysely, Transaction } from 'kysely';
 import { AffixError } from '../../core/errors.js';
 import { hex24 } from '../../core/ids.js';
-import type { Attachment, ClaimedAttachment, Comment, Issue, Message, Org, Thumbnail, User } from '../../core/model.js';
+import type { Attachment, ClaimedAttachment, Comment, Entity, EntityComment, EntityType, Issue, Message, Org, Thumbnail, User } from '../../core/model.js';
 import type {
   AttachmentClaim,
+  ClaimTarget,
+  IssueChanges,
   MetaStore,
+  NewEntity,
+  NewEntityComment,
+  Page,
   NewAttachment,
   NewComment,
   NewIssue,
@@ -153,6 +158,11 @@ export class KyselyMetaStore implements MetaStore {
     return row ? toUser(row) : null;
   }
 
+  async findUserByLogin(orgId: number, login: string): Promise<User | null> {
+    const row = await this.db.selectFrom('users as u').select(USER_COLUMNS).where('u.org_id', '=', orgId).where('u.login', '=', login).executeTakeFirst();
+    return row ? toUser(row) : null;
+  }
+
   // --- issues and comments ---
 
   async createIssue(issue: NewIssue): Promise<Issue> {
@@ -180,7 +190,7 @@ export class KyselyMetaStore implements MetaStore {
           updated_at: issue.createdAt,
         })
         .execute();
-      await this.claim(trx, issue.orgId, issue.claim, issueId, null);
+      await this.claim(trx, issue.orgId, issue.claim, { issueId, commentId: null });
       return issueId;
     });
     const created = await this.findIssue(issue.orgId, id);
@@ -227,7 +237,7 @@ export class KyselyMetaStore implements MetaStore {
         })
         .returning('id')
         .executeTakeFirstOrThrow();
-      await this.claim(trx, comment.orgId, comment.claim, comment.issueId, num(id));
+      await this.claim(trx, comment.orgId, comment.claim, { issueId: comment.issueId, commentId: num(id) });
       return num(id);
     });
     const [created] = await this.commentQuery(comment.orgId).where('c.id', '=', id).execute();
@@ -235,9 +245,163 @@ export class KyselyMetaStore implements MetaStore {
     return toComment(created);
   }
 
-  async listComments(orgId: number, issueId: string): Promise<Comment[]> {
-    const rows = await this.commentQuery(orgId).where('c.issue_id', '=', issueId).orderBy('c.id').execute();
+  async updateIssue(orgId: number, issueId: string, changes: IssueChanges, claim: AttachmentClaim, now: number): Promise<Issue> {
+    await this.db.transaction().execute(async (trx) => {
+      await trx
+        .updateTable('issues')
+        .set({
+          updated_at: now,
+          ...(changes.summary !== undefined ? { summary: changes.summary } : {}),
+          ...(changes.description !== undefined ? { description: changes.description } : {}),
+        })
+        .where('org_id', '=', orgId)
+        .where('id', '=', issueId)
+        .execute();
+      await this.claim(trx, orgId, claim, { issueId, commentId: null });
+    });
+    const issue = await this.findIssue(orgId, issueId);
+    if (!issue) throw new AffixError('not_found', 'Issue not found');
+    return issue;
+  }
+
+  async getComment(orgId: number, issueId: string, commentId: number): Promise<Comment | null> {
+    const row = await this.commentQuery(orgId).where('c.issue_id', '=', issueId).where('c.id', '=', commentId).executeTakeFirst();
+    return row ? toComment(row) : null;
+  }
+
+  async updateComment(orgId: number, comment: Comment, text: string | undefined, claim: AttachmentClaim, now: number): Promise<Comment> {
+    await this.db.transaction().execute(async (trx) => {
+      await trx
+        .updateTable('comments')
+        .set({ updated_at: now, ...(text !== undefined ? { text } : {}) })
+        .where('org_id', '=', orgId)
+        .where('id', '=', comment.id)
+        .execute();
+      await this.claim(trx, orgId, claim, { issueId: comment.issueId, commentId: comment.id });
+    });
+    const updated = await this.getComment(orgId, comment.issueId, comment.id);
+    if (!updated) throw new AffixError('not_found', 'Comment not found');
+    return updated;
+  }
+
+  async listComments(orgId: number, issueId: string, page?: Page): Promise<Comment[]> {
+    const rows = await paged(this.commentQuery(orgId).where('c.issue_id', '=', issueId).orderBy('c.id'), page).execute();
     return rows.map(toComment);
+  }
+
+  async countComments(orgId: number, issueId: string): Promise<number> {
+    const row = await this.db
+      .selectFrom('comments')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('org_id', '=', orgId)
+      .where('issue_id', '=', issueId)
+      .executeTakeFirstOrThrow();
+    return num(row.n);
+  }
+
+  // --- entities (project, portfolio, goal) ---
+
+  async createEntity(e: NewEntity): Promise<Entity> {
+    const id = hex24();
+    await this.db.transaction().execute(async (trx) => {
+      const last = await trx
+        .selectFrom('entities')
+        .select((eb) => eb.fn.max<number>('short_id').as('max'))
+        .where('org_id', '=', e.orgId)
+        .where('type', '=', e.type)
+        .executeTakeFirst();
+      await trx
+        .insertInto('entities')
+        .values({
+          id,
+          org_id: e.orgId,
+          type: e.type,
+          short_id: num(last?.max ?? 0) + 1,
+          summary: e.summary,
+          version: 1,
+          created_by: e.createdBy,
+          created_at: e.createdAt,
+          updated_at: e.createdAt,
+        })
+        .execute();
+    });
+    const created = await this.findEntity(e.orgId, e.type, id);
+    if (!created) throw new Error('entity vanished after insert');
+    return created;
+  }
+
+  async findEntity(orgId: number, type: EntityType, idOrShortId: string): Promise<Entity | null> {
+    const byId = HEX24.test(idOrShortId);
+    if (!byId && !/^\d{1,15}$/.test(idOrShortId)) return null;
+    const row = await this.db
+      .selectFrom('entities as e')
+      .innerJoin('users as u', 'u.id', 'e.created_by')
+      .select([...USER_COLUMNS, 'e.id', 'e.org_id', 'e.type', 'e.short_id', 'e.summary', 'e.version', 'e.created_at', 'e.updated_at'])
+      .where('e.org_id', '=', orgId)
+      .where('e.type', '=', type)
+      .where(byId ? 'e.id' : 'e.short_id', '=', byId ? idOrShortId.toLowerCase() : Number(idOrShortId))
+      .executeTakeFirst();
+    if (!row) return null;
+    return {
+      id: row.id,
+      orgId: num(row.org_id),
+      type: row.type as EntityType,
+      shortId: num(row.short_id),
+      summary: row.summary,
+      version: num(row.version),
+      createdBy: toUser(row),
+      createdAt: num(row.created_at),
+      updatedAt: num(row.updated_at),
+    };
+  }
+
+  async attachToEntity(orgId: number, entity: Entity, claim: AttachmentClaim): Promise<Entity> {
+    await this.db.transaction().execute(async (trx) => {
+      await this.claim(trx, orgId, claim, { entityId: entity.id });
+      await trx
+        .updateTable('entities')
+        .set((eb) => ({ version: eb('version', '+', 1), updated_at: claim.now }))
+        .where('id', '=', entity.id)
+        .execute();
+    });
+    const updated = await this.findEntity(orgId, entity.type, entity.id);
+    if (!updated) throw new AffixError('not_found', 'Entity not found');
+    return updated;
+  }
+
+  async createEntityComment(c: NewEntityComment): Promise<EntityComment> {
+    const longId = hex24();
+    const id = await this.db.transaction().execute(async (trx) => {
+      const { id } = await trx
+        .insertInto('entity_comments')
+        .values({ long_id: longId, org_id: c.orgId, entity_id: c.entityId, text: c.text, created_by: c.createdBy, created_at: c.createdAt })
+        .returning('id')
+        .executeTakeFirstOrThrow();
+      await this.claim(trx, c.orgId, c.claim, { entityId: c.entityId });
+      return num(id);
+    });
+    const author = await this.getUser(c.orgId, c.createdBy);
+    if (!author) throw new Error('comment author vanished');
+    return { id, longId, orgId: c.orgId, entityId: c.entityId, text: c.text, createdBy: author, createdAt: c.createdAt };
+  }
+
+  async listEntityAttachments(orgId: number, entityId: string, page?: Page): Promise<Attachment[]> {
+    const rows = await paged(this.attachmentQuery(orgId).where('a.entity_id', '=', entityId).orderBy('a.id'), page).execute();
+    return rows.map(toAttachment);
+  }
+
+  async countEntityAttachments(orgId: number, entityId: string): Promise<number> {
+    return this.countAttachments(orgId, 'entity_id', entityId);
+  }
+
+  private async countAttachments(orgId: number, column: 'issue_id' | 'entity_id', value: string): Promise<number> {
+    const row = await this.db
+      .selectFrom('attachments')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('org_id', '=', orgId)
+      .where(column, '=', value)
+      .executeTakeFirstOrThrow();
+    return num(row.n);
   }
 
   private commentQuery(orgId: number) {
@@ -250,10 +414,10 @@ export class KyselyMetaStore implements MetaStore {
   }
 
   /**
-   * Attaches the owner's unexpired temporary uploads to an issue (and comment), or throws without
-   * changing anything. The conditional UPDATE is what makes a second claim of the same id fail.
+   * Attaches the owner's unexpired temporary uploads to an issue (and comment) or an entity, or throws
+   * without changing anything. The conditional UPDATE is what makes a second claim of the same id fail.
    */
-  private async claim(trx: Transaction<Database>, orgId: number, claim: AttachmentClaim, issueId: string, commentId: number | null) {
+  private async claim(trx: Transaction<Database>, orgId: number, claim: AttachmentClaim, target: ClaimTarget) {
     const ids = [...new Set(claim.ids)];
     if (ids.length === 0) return;
     const rows = await trx
@@ -277,7 +441,7 @@ export class KyselyMetaStore implements MetaStore {
     }
     const result = await trx
       .updateTable('attachments')
-      .set({ issue_id: issueId, comment_id: commentId, expires_at: null })
+      .set('entityId' in target ? { entity_id: target.entityId, expires_at: null } : { issue_id: target.issueId, comment_id: target.commentId, expires_at: null })
       .where('org_id', '=', orgId)
       .where('id', 'in', ids)
       .where('expires_at', 'is not', null)
@@ -324,6 +488,7 @@ export class KyselyMetaStore implements MetaStore {
           issue_id: a.issueId,
           comment_id: a.commentId,
           path_id: a.pathId,
+          entity_id: a.entityId,
         })
         .returning('id')
         .executeTakeFirstOrThrow();
@@ -381,9 +546,13 @@ export class KyselyMetaStore implements MetaStore {
     return num(row.used);
   }
 
-  async listIssueAttachments(orgId: number, issueId: string): Promise<Attachment[]> {
-    const rows = await this.attachmentQuery(orgId).where('a.issue_id', '=', issueId).orderBy('a.id').execute();
+  async listIssueAttachments(orgId: number, issueId: string, page?: Page): Promise<Attachment[]> {
+    const rows = await paged(this.attachmentQuery(orgId).where('a.issue_id', '=', issueId).orderBy('a.id'), page).execute();
     return rows.map(toAttachment);
+  }
+
+  async countIssueAttachments(orgId: number, issueId: string): Promise<number> {
+    return this.countAttachments(orgId, 'issue_id', issueId);
   }
 
   private attachmentQuery(orgId: number) {
@@ -411,6 +580,7 @@ export class KyselyMetaStore implements MetaStore {
         'i.key as issue_key',
         'c.long_id as comment_long_id',
         'a.path_id',
+        'a.entity_id',
       ])
       .where('a.org_id', '=', orgId);
   }
@@ -651,7 +821,13 @@ function toAttachment(r: Row): Attachment {
     commentId: numOrNull(r.comment_id),
     commentLongId: (r.comment_long_id as string | null) ?? null,
     pathId: r.path_id as string,
+    entityId: (r.entity_id as string | null) ?? null,
   };
+}
+
+/** The rows of one page; the whole list without a page. */
+function paged<Q extends { limit(n: number): Q; offset(n: number): Q }>(query: Q, page: Page | undefined): Q {
+  return page ? query.limit(page.limit).offset(page.offset) : query;
 }
 
 function toMessage(r: Row): Message {

@@ -1,4 +1,4 @@
-import type { Attachment, ClaimedAttachment, Comment, Issue, Message, Org, Thumbnail, User } from '../../core/model.js';
+import type { Attachment, ClaimedAttachment, Comment, Entity, EntityComment, EntityType, Issue, Message, Org, Thumbnail, User } from '../../core/model.js';
 
 /** A user to record, with the sha256 of their OAuth token and API key (never the secrets). */
 export type NewUser = Omit<User, 'id'> & { tokenHash: string; apiKeyHash: string };
@@ -29,6 +29,37 @@ export interface NewIssue {
 export interface NewComment {
   orgId: number;
   issueId: string;
+  text: string;
+  createdBy: number;
+  createdAt: number;
+  claim: AttachmentClaim;
+}
+
+/** Where claimed temporary uploads go: an issue (and one of its comments), or an entity. */
+export type ClaimTarget = { issueId: string; commentId: number | null } | { entityId: string };
+
+/** A page of a list: `limit` rows after skipping `offset`. */
+export interface Page {
+  limit: number;
+  offset: number;
+}
+
+export interface IssueChanges {
+  summary?: string;
+  description?: string | null;
+}
+
+export interface NewEntity {
+  orgId: number;
+  type: EntityType;
+  summary: string;
+  createdBy: number;
+  createdAt: number;
+}
+
+export interface NewEntityComment {
+  orgId: number;
+  entityId: string;
   text: string;
   createdBy: number;
   createdAt: number;
@@ -85,13 +116,28 @@ export interface MetaStore {
   /** The user whose API key has this hash, with their org (Zulip's Basic auth). */
   findUserByApiKeyHash(apiKeyHash: string): Promise<{ user: User; org: Org } | null>;
   getUser(orgId: number, userId: number): Promise<User | null>;
+  findUserByLogin(orgId: number, login: string): Promise<User | null>;
 
   /** Creates the issue (and its queue on first use) and claims the temporary uploads, atomically. */
   createIssue(issue: NewIssue): Promise<Issue>;
   /** By key (`QUEUE-N`, case-insensitive) or 24-hex id. */
   findIssue(orgId: number, keyOrId: string): Promise<Issue | null>;
+  /** Changes the issue and claims more temporary uploads for it, atomically. */
+  updateIssue(orgId: number, issueId: string, changes: IssueChanges, claim: AttachmentClaim, now: number): Promise<Issue>;
   createComment(comment: NewComment): Promise<Comment>;
-  listComments(orgId: number, issueId: string): Promise<Comment[]>;
+  getComment(orgId: number, issueId: string, commentId: number): Promise<Comment | null>;
+  updateComment(orgId: number, comment: Comment, text: string | undefined, claim: AttachmentClaim, now: number): Promise<Comment>;
+  listComments(orgId: number, issueId: string, page?: Page): Promise<Comment[]>;
+  countComments(orgId: number, issueId: string): Promise<number>;
+
+  createEntity(entity: NewEntity): Promise<Entity>;
+  /** By 24-hex id or numeric short id. */
+  findEntity(orgId: number, type: EntityType, idOrShortId: string): Promise<Entity | null>;
+  /** Claims temporary uploads for the entity and bumps its version, atomically. */
+  attachToEntity(orgId: number, entity: Entity, claim: AttachmentClaim): Promise<Entity>;
+  createEntityComment(comment: NewEntityComment): Promise<EntityComment>;
+  listEntityAttachments(orgId: number, entityId: string, page?: Page): Promise<Attachment[]>;
+  countEntityAttachments(orgId: number, entityId: string): Promise<number>;
 
   /** Records the attachment; `duplicateKey` is the new blob's key when identical bytes were stored already. */
   insertAttachment(
@@ -105,7 +151,8 @@ export interface MetaStore {
   /** Bytes used by all the org's attachments. */
   uploadSpaceUsed(orgId: number): Promise<number>;
   /** Files of the issue and of its comments, oldest first. */
-  listIssueAttachments(orgId: number, issueId: string): Promise<Attachment[]>;
+  listIssueAttachments(orgId: number, issueId: string, page?: Page): Promise<Attachment[]>;
+  countIssueAttachments(orgId: number, issueId: string): Promise<number>;
   deleteAttachment(orgId: number, id: number): Promise<Released>;
 
   /** Creates the message (its channel on first use) and claims the uploads it links to, atomically. */

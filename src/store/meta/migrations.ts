@@ -149,6 +149,33 @@ function migrations(flavor: SqlFlavor): Record<string, Migration> {
           .execute();
       },
     },
+    '0005_entities': {
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createTable('entities')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('org_id', bigint, (c) => c.notNull().references('orgs.id'))
+          .addColumn('type', 'text', (c) => c.notNull())
+          .addColumn('short_id', bigint, (c) => c.notNull())
+          .addColumn('summary', 'text', (c) => c.notNull())
+          .addColumn('version', bigint, (c) => c.notNull())
+          .addColumn('created_by', bigint, (c) => c.notNull().references('users.id'))
+          .addColumn('created_at', bigint, (c) => c.notNull())
+          .addColumn('updated_at', bigint, (c) => c.notNull())
+          .addUniqueConstraint('entities_org_type_short', ['org_id', 'type', 'short_id'])
+          .execute();
+        await withId(db.schema.createTable('entity_comments'))
+          .addColumn('long_id', 'text', (c) => c.notNull().unique())
+          .addColumn('org_id', bigint, (c) => c.notNull().references('orgs.id'))
+          .addColumn('entity_id', 'text', (c) => c.notNull().references('entities.id'))
+          .addColumn('text', 'text', (c) => c.notNull())
+          .addColumn('created_by', bigint, (c) => c.notNull().references('users.id'))
+          .addColumn('created_at', bigint, (c) => c.notNull())
+          .execute();
+        await db.schema.alterTable('attachments').addColumn('entity_id', 'text', (c) => c.references('entities.id')).execute();
+        await db.schema.createIndex('attachments_entity').on('attachments').columns(['entity_id', 'id']).execute();
+      },
+    },
   };
 }
 

@@ -69,6 +69,27 @@ export interface Database {
     issue_id: string | null;
     comment_id: number | null;
     path_id: string | null;
+    entity_id: string | null;
+  };
+  entities: {
+    id: string;
+    org_id: number;
+    type: string;
+    short_id: number;
+    summary: string;
+    version: number;
+    created_by: number;
+    created_at: number;
+    updated_at: number;
+  };
+  entity_comments: {
+    id: Generated<number>;
+    long_id: string;
+    org_id: number;
+    entity_id: string;
+    text: string;
+    created_by: number;
+    created_at: number;
   };
   channels: { id: Generated<number>; org_id: number; name: string; created_at: number };
   messages: {
