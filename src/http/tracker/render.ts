@@ -1,4 +1,4 @@
-import type { Attachment, Comment, Issue, User } from '../../core/model.js';
+import type { Attachment, Comment, Entity, EntityComment, Issue, User } from '../../core/model.js';
 import { hasThumbnail } from '../../media/thumbnailer.js';
 import type { Problem } from '../problem.js';
 
@@ -91,6 +91,33 @@ export function commentJson(base: string, comment: Comment, attachments: Attachm
     createdAt: trackerDate(comment.createdAt),
     updatedAt: trackerDate(comment.updatedAt),
     ...(mine.length > 0 ? { attachments: mine.map((a) => attachmentRef(base, a)) } : {}),
+  };
+}
+
+export function entityJson(base: string, entity: Entity, attachments?: Attachment[]) {
+  return {
+    self: `${base}/v2/entities/${entity.type}/${entity.id}`,
+    id: entity.id,
+    version: entity.version,
+    shortId: entity.shortId,
+    entityType: entity.type,
+    createdBy: userRef(base, entity.createdBy),
+    createdAt: trackerDate(entity.createdAt),
+    updatedAt: trackerDate(entity.updatedAt),
+    fields: { summary: entity.summary },
+    ...(attachments ? { attachments: attachments.map((a) => attachmentJson(base, a)) } : {}),
+  };
+}
+
+export function entityCommentJson(base: string, entityType: string, comment: EntityComment, attachments: Attachment[]) {
+  return {
+    self: `${base}/v2/entities/${entityType}/${comment.entityId}/comments/${comment.id}`,
+    id: comment.id,
+    longId: comment.longId,
+    text: comment.text,
+    createdBy: userRef(base, comment.createdBy),
+    createdAt: trackerDate(comment.createdAt),
+    ...(attachments.length > 0 ? { attachments: attachments.map((a) => attachmentRef(base, a)) } : {}),
   };
 }
 

@@ -1,13 +1,15 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { parseAttachmentIds, parseId, type Actor, type Affix, type UploadTarget } from '../../core/affix.js';
+import { parseAttachmentIds, parseId, type Actor, type Affix, type ImportedOrigin, type UploadTarget } from '../../core/affix.js';
 import { AffixError, notFound } from '../../core/errors.js';
 import { tooLarge } from '../../core/uploads.js';
 import { receiveOneFile, type UploadErrors } from '../upload.js';
 import { servedAttachment, servedThumbnail, type ContentSender } from '../content.js';
 import { DEFAULT_THUMBNAIL_SIZE, THUMBNAIL_SIZES, type ThumbnailFormat } from '../../media/thumbnailer.js';
 import type { Attachment } from '../../core/model.js';
+import { entityRoutes } from './entities.js';
+import { paginate } from './pagination.js';
 import { attachmentJson, commentJson, fieldsJson, issueJson, userJson } from './render.js';
 
 export interface TrackerOptions {
@@ -45,6 +47,21 @@ const NewIssueBody = Type.Object({
   description: Type.Optional(Type.Union([Type.String(), Type.Null()])),
   attachmentIds: AttachmentIds,
 });
+const CommentParams = Type.Object({ issue: Type.String(), commentId: Type.String() });
+const ImportQuery = Type.Object({
+  filename: Type.Optional(Type.String()),
+  createdAt: Type.Optional(Type.String({ description: 'e.g. 2024-11-17T19:18:36.433+0000' })),
+  createdBy: Type.Optional(Type.String({ description: 'login or id of the author' })),
+});
+const IssueChanges = Type.Optional(
+  Type.Object({
+    summary: Type.Optional(Type.String()),
+    description: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+    attachmentIds: AttachmentIds,
+    descriptionAttachmentIds: AttachmentIds,
+  }),
+);
+const CommentChanges = Type.Optional(Type.Object({ text: Type.Optional(Type.String()), attachmentIds: AttachmentIds }));
 const NewCommentBody = Type.Object({ text: Type.Optional(Type.String()), attachmentIds: AttachmentIds });
 
 /** The Tracker dialect (`/v2`, and `/v3` rewritten to it): routes, auth, and Tracker's JSON shapes. */
@@ -70,9 +87,19 @@ export async function trackerRoutes(instance: FastifyInstance, { core, baseUrl, 
     return id;
   };
 
-  const upload = async (request: FastifyRequest, reply: FastifyReply, target: UploadTarget) => {
-    const attachment = await receiveUpload(core, request, target);
+  const upload = async (request: FastifyRequest, reply: FastifyReply, target: UploadTarget, imported?: ImportedOrigin) => {
+    const attachment = await receiveUpload(core, request, target, imported);
     return reply.code(201).send(attachmentJson(baseUrl(request), attachment));
+  };
+
+  const importedOrigin = async (request: FastifyRequest): Promise<ImportedOrigin> => {
+    const query = request.query as { filename?: string; createdAt?: string; createdBy?: string };
+    if (query.filename !== undefined && query.filename.length > 255) {
+      throw new AffixError('unprocessable', 'filename must be at most 255 characters', { filename: 'too long' });
+    }
+    const createdAt = query.createdAt === undefined ? Date.now() : parseTrackerDate(query.createdAt);
+    if (Number.isNaN(createdAt)) throw new AffixError('unprocessable', `Invalid createdAt ${query.createdAt}`, { createdAt: 'invalid date' });
+    return { owner: await core.importAuthor(request.actor, query.createdBy), createdAt };
   };
 
   const thumbnail = async (request: FastifyRequest, reply: FastifyReply, attachment: Attachment) => {
@@ -114,13 +141,44 @@ export async function trackerRoutes(instance: FastifyInstance, { core, baseUrl, 
     return issueJson(baseUrl(request), issue, await core.listIssueAttachments(request.actor, issue));
   });
 
-  app.get('/v2/issues/:issue/comments', { schema: { params: IssueParams } }, async (request) => {
+  app.get('/v2/issues/:issue/comments', { schema: { params: IssueParams } }, async (request, reply) => {
     const issue = await issueOf(request);
-    const [comments, attachments] = await Promise.all([
-      core.listComments(request.actor, issue),
-      core.listIssueAttachments(request.actor, issue),
-    ]);
-    return comments.map((c) => commentJson(baseUrl(request), c, attachments));
+    const attachments = await core.listIssueAttachments(request.actor, issue);
+    return paginate(
+      request,
+      reply,
+      baseUrl(request),
+      (page) => core.listComments(request.actor, issue, page),
+      () => core.countComments(request.actor, issue),
+      (c) => commentJson(baseUrl(request), c, attachments),
+    );
+  });
+
+  app.get('/v2/issues/:issue/comments/:commentId', { schema: { params: CommentParams } }, async (request) => {
+    const issue = await issueOf(request);
+    const comment = await core.getComment(request.actor, issue, request.params.commentId);
+    return commentJson(baseUrl(request), comment, await core.listIssueAttachments(request.actor, issue));
+  });
+
+  app.patch('/v2/issues/:issue/comments/:commentId', { schema: { params: CommentParams, body: CommentChanges } }, async (request) => {
+    const issue = await issueOf(request);
+    const comment = await core.getComment(request.actor, issue, request.params.commentId);
+    const updated = await core.updateComment(request.actor, comment, {
+      text: request.body?.text,
+      attachmentIds: parseAttachmentIds(request.body?.attachmentIds),
+    });
+    return commentJson(baseUrl(request), updated, await core.listIssueAttachments(request.actor, issue));
+  });
+
+  app.patch('/v2/issues/:issue', { schema: { params: IssueParams, body: IssueChanges } }, async (request) => {
+    const issue = await issueOf(request);
+    const body = request.body ?? {};
+    const updated = await core.updateIssue(request.actor, issue, {
+      summary: body.summary,
+      description: body.description,
+      attachmentIds: [...parseAttachmentIds(body.attachmentIds), ...parseAttachmentIds(body.descriptionAttachmentIds)],
+    });
+    return issueJson(baseUrl(request), updated, await core.listIssueAttachments(request.actor, updated));
   });
 
   app.post('/v2/issues/:issue/comments', { schema: { params: IssueParams, body: NewCommentBody } }, async (request, reply) => {
@@ -136,10 +194,48 @@ export async function trackerRoutes(instance: FastifyInstance, { core, baseUrl, 
 
   // --- issue attachments ---
 
-  app.get('/v2/issues/:issue/attachments', { schema: { params: IssueParams } }, async (request) => {
+  app.get('/v2/issues/:issue/attachments', { schema: { params: IssueParams } }, async (request, reply) => {
     const issue = await issueOf(request);
-    return (await core.listIssueAttachments(request.actor, issue)).map((a) => attachmentJson(baseUrl(request), a));
+    return paginate(
+      request,
+      reply,
+      baseUrl(request),
+      (page) => core.listIssueAttachments(request.actor, issue, page),
+      () => core.countIssueAttachments(request.actor, issue),
+      (a) => attachmentJson(baseUrl(request), a),
+    );
   });
+
+  // Imports keep the author and time given (`createdBy` login or id, `createdAt` in Tracker's format).
+  app.post(
+    '/v2/issues/:issue/attachments/_import',
+    { schema: { params: IssueParams, querystring: ImportQuery }, onRequest: refuseDeclaredOversize },
+    async (request, reply) => {
+      const issue = await issueOf(request);
+      return upload(request, reply, { kind: 'issue', issue }, await importedOrigin(request));
+    },
+  );
+
+  app.post(
+    '/v2/issues/:issue/comments/:commentId/attachments/_import',
+    { schema: { params: CommentParams, querystring: ImportQuery }, onRequest: refuseDeclaredOversize },
+    async (request, reply) => {
+      const issue = await issueOf(request);
+      const comment = await core.getComment(request.actor, issue, request.params.commentId);
+      return upload(request, reply, { kind: 'issue', issue, comment }, await importedOrigin(request));
+    },
+  );
+
+  // The Ruby client attaches straight to a comment.
+  app.post(
+    '/v2/issues/:issue/comments/:commentId/attachments',
+    { schema: { params: CommentParams, querystring: UploadQuery }, onRequest: refuseDeclaredOversize },
+    async (request, reply) => {
+      const issue = await issueOf(request);
+      const comment = await core.getComment(request.actor, issue, request.params.commentId);
+      return upload(request, reply, { kind: 'issue', issue, comment });
+    },
+  );
 
   app.post(
     '/v2/issues/:issue/attachments',
@@ -215,6 +311,8 @@ export async function trackerRoutes(instance: FastifyInstance, { core, baseUrl, 
     await core.deleteAttachment(request.actor, await core.getAttachment(request.actor, idOf(request.params.id)));
     return reply.code(204).send();
   });
+
+  await app.register(entityRoutes, { core, baseUrl });
 }
 
 /** `X-Cloud-Org-ID` wins over `X-Org-ID`; the Python client's literal `not provided` means none. */
@@ -234,8 +332,13 @@ const TRACKER_UPLOAD_ERRORS: UploadErrors = {
 };
 
 /** Name rule: `?filename=`, else a `filename` field (before or after the file), else the part's name. */
-function receiveUpload(core: Affix, request: FastifyRequest, target: UploadTarget) {
+function receiveUpload(core: Affix, request: FastifyRequest, target: UploadTarget, imported?: ImportedOrigin) {
   return receiveOneFile(core, request, TRACKER_UPLOAD_ERRORS, ({ staged, partName, fields }) =>
-    core.commitUpload(request.actor, staged, (request.query as { filename?: string }).filename || fields.filename || partName || 'file', target),
+    core.commitUpload(request.actor, staged, (request.query as { filename?: string }).filename || fields.filename || partName || 'file', target, imported),
   );
+}
+
+/** `2024-11-17T19:18:36.433+0000` (Tracker's form) or any ISO 8601 time; NaN when it is neither. */
+function parseTrackerDate(text: string): number {
+  return Date.parse(text.trim().replace(/([+-]\d\d)(\d\d)$/, '$1:$2'));
 }

@@ -1,0 +1,99 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { Type } from '@sinclair/typebox';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { parseAttachmentIds, parseId, type Actor, type Affix } from '../../core/affix.js';
+import { AffixError } from '../../core/errors.js';
+import type { Entity } from '../../core/model.js';
+import { paginate } from './pagination.js';
+import { attachmentJson, entityCommentJson, entityJson } from './render.js';
+
+const EntityParams = Type.Object({ type: Type.String({ description: 'project, portfolio or goal' }), id: Type.String({ description: '24-hex id or shortId' }) });
+const EntityFileParams = Type.Object({ type: Type.String(), id: Type.String(), fileId: Type.String() });
+const Expand = Type.Object({
+  expand: Type.Optional(Type.String({ description: 'attachments: include the files' })),
+  fields: Type.Optional(Type.String({ description: 'attachments: include the files' })),
+  notify: Type.Optional(Type.String()),
+  notifyAuthor: Type.Optional(Type.String()),
+});
+const AttachmentIds = Type.Optional(Type.Array(Type.Union([Type.String(), Type.Integer()])));
+
+/** Whether `expand=` or `fields=` asks for the files. */
+const wantsAttachments = (request: FastifyRequest) => {
+  const query = request.query as { expand?: string; fields?: string };
+  return [query.expand, query.fields].some((v) => v?.split(',').map((s) => s.trim()).includes('attachments'));
+};
+
+/** Entity ids are 24 hex characters or a numeric shortId; anything else is a validation error (422). */
+function checkedId(raw: string, what: string): string {
+  if (!/^([0-9a-f]{24}|\d{1,15})$/i.test(raw)) throw new AffixError('unprocessable', `Invalid ${what} ${raw}`, { [what]: 'invalid' });
+  return raw;
+}
+
+function fileIdOf(raw: string): number {
+  const id = parseId(raw);
+  if (id === null) throw new AffixError('unprocessable', `Invalid attachment id ${raw}`, { fileId: 'invalid' });
+  return id;
+}
+
+/** Attachments of entities (project, portfolio, goal): row 12 to 16 of the endpoint table. */
+export async function entityRoutes(instance: FastifyInstance, { core, baseUrl }: { core: Affix; baseUrl: (r: FastifyRequest) => string }) {
+  const app = instance.withTypeProvider<TypeBoxTypeProvider>();
+  const entityOf = (request: { actor: Actor; params: { type: string; id: string } }): Promise<Entity> =>
+    core.getEntity(request.actor, core.entityType(request.params.type), checkedId(request.params.id, 'entity id'));
+  const render = async (request: FastifyRequest & { actor: Actor }, entity: Entity) =>
+    entityJson(baseUrl(request), entity, wantsAttachments(request) ? await core.listEntityAttachments(request.actor, entity) : undefined);
+
+  app.post(
+    '/v2/entities/:type',
+    { schema: { params: Type.Object({ type: Type.String() }), body: Type.Object({ fields: Type.Object({ summary: Type.String() }) }) } },
+    async (request, reply) => {
+      const entity = await core.createEntity(request.actor, core.entityType(request.params.type), request.body.fields.summary);
+      return reply.code(201).send(entityJson(baseUrl(request), entity));
+    },
+  );
+
+  app.get('/v2/entities/:type/:id', { schema: { params: EntityParams, querystring: Expand } }, async (request) =>
+    render(request, await entityOf(request)),
+  );
+
+  // Attaches a temporary file; answers 200 with the entity (Tracker's answer for this call).
+  app.post('/v2/entities/:type/:id/attachments/:fileId', { schema: { params: EntityFileParams, querystring: Expand } }, async (request) => {
+    const entity = await entityOf(request);
+    return render(request, await core.attachToEntity(request.actor, entity, [fileIdOf(request.params.fileId)]));
+  });
+
+  app.get('/v2/entities/:type/:id/attachments', { schema: { params: EntityParams } }, async (request, reply) => {
+    const entity = await entityOf(request);
+    return paginate(
+      request,
+      reply,
+      baseUrl(request),
+      (page) => core.listEntityAttachments(request.actor, entity, page),
+      () => core.countEntityAttachments(request.actor, entity),
+      (a) => attachmentJson(baseUrl(request), a),
+    );
+  });
+
+  app.get('/v2/entities/:type/:id/attachments/:fileId', { schema: { params: EntityFileParams } }, async (request) => {
+    const entity = await entityOf(request);
+    return attachmentJson(baseUrl(request), await core.getEntityAttachment(request.actor, entity, fileIdOf(request.params.fileId)));
+  });
+
+  app.delete('/v2/entities/:type/:id/attachments/:fileId', { schema: { params: EntityFileParams } }, async (request, reply) => {
+    const entity = await entityOf(request);
+    await core.deleteAttachment(request.actor, await core.getEntityAttachment(request.actor, entity, fileIdOf(request.params.fileId)));
+    return reply.code(204).send();
+  });
+
+  app.post(
+    '/v2/entities/:type/:id/comments',
+    { schema: { params: EntityParams, body: Type.Object({ text: Type.Optional(Type.String()), attachmentIds: AttachmentIds }) } },
+    async (request, reply) => {
+      const entity = await entityOf(request);
+      const ids = parseAttachmentIds(request.body.attachmentIds);
+      const comment = await core.addEntityComment(request.actor, entity, { text: request.body.text ?? '', attachmentIds: ids });
+      const attached = await Promise.all(ids.map((id) => core.getEntityAttachment(request.actor, entity, id)));
+      return reply.code(201).send(entityCommentJson(baseUrl(request), entity.type, comment, attached));
+    },
+  );
+}
