@@ -16,6 +16,8 @@ export interface Config {
   thumbnailTimeoutMs: number;
   /** nginx `internal` location that maps to `<data-dir>/blobs/`; downloads answer with X-Accel-Redirect. */
   accelRedirect: string | null;
+  /** Requests a minute one token (or one address, without a token) may make; 0: no limit. */
+  rateLimitPerMinute: number;
   logLevel: string;
 }
 
@@ -31,6 +33,7 @@ const OPTIONS = {
   'thumbnail-max-pixels': { env: 'AFFIX_THUMBNAIL_MAX_PIXELS', default: '50000000', parse: parsePositiveInteger },
   'thumbnail-timeout': { env: 'AFFIX_THUMBNAIL_TIMEOUT', default: '10s', parse: parseDuration },
   'accel-redirect': { env: 'AFFIX_ACCEL_REDIRECT', default: '', parse: parseAccelPrefix },
+  'rate-limit': { env: 'AFFIX_RATE_LIMIT', default: '6000', parse: parseCount },
   'log-level': { env: 'AFFIX_LOG_LEVEL', default: 'info', parse: (v: string) => v },
 } as const;
 
@@ -62,6 +65,7 @@ export function loadConfig(flags: Partial<Record<OptionName, string | undefined>
     thumbnailMaxPixels: read('thumbnail-max-pixels'),
     thumbnailTimeoutMs: read('thumbnail-timeout'),
     accelRedirect: read('accel-redirect'),
+    rateLimitPerMinute: read('rate-limit'),
     logLevel: read('log-level'),
   };
 }
@@ -81,6 +85,12 @@ function parseAccelPrefix(value: string): string | null {
   if (!value) return null;
   if (!value.startsWith('/')) throw new Error(`must be a path starting with /: ${value}`);
   return value.replace(/\/+$/, '');
+}
+
+function parseCount(value: string): number {
+  const number = Number(value);
+  if (!Number.isSafeInteger(number) || number < 0) throw new Error(`not a whole number: ${value}`);
+  return number;
 }
 
 function parsePositiveInteger(value: string): number {

@@ -31,7 +31,13 @@ export interface RunningServer {
 /** Starts serving; the collector runs on a timer when `gcIntervalMs` is above zero. */
 export async function startServer(config: Config): Promise<RunningServer> {
   const core = await openCore(config);
-  const app = await buildApp({ core, publicUrl: config.publicUrl, logLevel: config.logLevel, accelRedirect: config.accelRedirect });
+  const app = await buildApp({
+    core,
+    publicUrl: config.publicUrl,
+    logLevel: config.logLevel,
+    accelRedirect: config.accelRedirect,
+    rateLimitPerMinute: config.rateLimitPerMinute,
+  });
   const url = await app.listen({ host: config.host, port: config.port });
   let collecting: Promise<unknown> = Promise.resolve();
   const timer =

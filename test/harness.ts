@@ -26,7 +26,7 @@ export interface TestServer {
 /** The real server on a free loopback port, with a data directory of its own. */
 export async function startAffix(flags: Record<string, string> = {}): Promise<TestServer> {
   const dataDir = await mkdtemp(join(tmpdir(), 'affix-test-'));
-  const config: Config = loadConfig({ port: '0', 'data-dir': dataDir, 'log-level': 'silent', 'gc-interval': '0', ...flags }, {});
+  const config: Config = loadConfig({ port: '0', 'data-dir': dataDir, 'log-level': 'silent', 'gc-interval': '0', 'rate-limit': '0', ...flags }, {});
   const server = await startServer(config);
   return {
     url: server.url,

@@ -10,6 +10,7 @@ export type AffixErrorCode =
   | 'unprocessable'
   | 'range_not_satisfiable'
   | 'quota_exceeded'
+  | 'rate_limited'
   | 'internal';
 
 export class AffixError extends Error {

@@ -1,6 +1,9 @@
 import fastifyMultipart from '@fastify/multipart';
 import fastifySwagger from '@fastify/swagger';
 import fastifyFormbody from '@fastify/formbody';
+import fastifyRateLimit from '@fastify/rate-limit';
+import { AffixError } from '../core/errors.js';
+import { hashSecret } from '../core/ids.js';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Affix } from '../core/affix.js';
 import { contentSender } from './content.js';
@@ -16,12 +19,14 @@ export interface AppOptions {
   logLevel: string;
   /** Prefix of an nginx internal location serving the blobs; null: Affix streams the bytes itself. */
   accelRedirect?: string | null;
+  /** Requests a minute per token (per address without one); 0 or absent: no limit. */
+  rateLimitPerMinute?: number;
   /** JSON bodies (issues, comments) larger than this are refused with 413. */
   jsonBodyLimit?: number;
 }
 
 /** The HTTP face of Affix: translates requests to core calls and core results to each dialect's JSON. */
-export async function buildApp({ core, publicUrl, logLevel, accelRedirect = null, jsonBodyLimit = 1 << 20 }: AppOptions): Promise<FastifyInstance> {
+export async function buildApp({ core, publicUrl, logLevel, accelRedirect = null, rateLimitPerMinute = 0, jsonBodyLimit = 1 << 20 }: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger: { level: logLevel },
     bodyLimit: jsonBodyLimit,
@@ -76,6 +81,20 @@ export async function buildApp({ core, publicUrl, logLevel, accelRedirect = null
     },
   });
   // The core enforces the size limit itself; busboy's own limit must not throw first.
+  if (rateLimitPerMinute > 0) {
+    await app.register(fastifyRateLimit, {
+      max: rateLimitPerMinute,
+      timeWindow: 60_000,
+      // Per credential: its hash, so no secret is kept as a map key; without one, per address.
+      keyGenerator: (request) => {
+        const credential = request.headers.authorization;
+        return credential ? `auth:${hashSecret(credential)}` : `ip:${request.ip}`;
+      },
+      allowList: (request) => request.url === '/healthz',
+      errorResponseBuilder: (_request, context) =>
+        new AffixError('rate_limited', `Too many requests: at most ${context.max} a minute; retry in ${context.after}`),
+    });
+  }
   await app.register(fastifyMultipart, { throwFileSizeLimit: false });
   // The Python Zulip client and curl send urlencoded forms.
   await app.register(fastifyFormbody);

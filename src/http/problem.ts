@@ -22,6 +22,7 @@ const STATUS: Record<AffixErrorCode, number> = {
   unprocessable: 422,
   range_not_satisfiable: 416,
   quota_exceeded: 422,
+  rate_limited: 429,
   internal: 500,
 };
 

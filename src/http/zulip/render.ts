@@ -29,6 +29,8 @@ export function errorReply(problem: Problem): { status: number; body: { result: 
     }
     case 'quota_exceeded':
       return body(400, 'REALM_UPLOAD_QUOTA');
+    case 'rate_limited':
+      return body(429, 'RATE_LIMIT_HIT', 'API usage exceeded rate limit');
     case 'not_found':
       return body(404, 'BAD_REQUEST');
     case 'forbidden':
