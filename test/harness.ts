@@ -43,7 +43,10 @@ export async function startAffix(flags: Record<string, string> = {}): Promise<Te
     },
     storedFiles: () => listStoredFiles(dataDir),
     async close() {
-      await server.close();
+      // A test may leave a keep-alive connection with an unread body; don't wait out its timeout.
+      const closing = server.close();
+      server.app.server.closeAllConnections();
+      await closing;
       await rm(dataDir, { recursive: true, force: true });
     },
   };
