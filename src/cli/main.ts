@@ -6,7 +6,7 @@ import { openCore, startServer } from '../server.js';
 const USAGE = `Usage:
   affix serve [--port N] [--host H] [--data-dir D] [--public-url URL] [--max-file-size SIZE]
               [--temporary-ttl DURATION] [--gc-interval DURATION] [--thumbnail-max-pixels N]
-              [--thumbnail-timeout DURATION] [--accel-redirect PREFIX] [--log-level LEVEL]
+              [--thumbnail-timeout DURATION] [--accel-redirect PREFIX] [--rate-limit N] [--log-level LEVEL]
   affix user add --org <orgId> --login <login> --display "<name>" [--email <e>] [--data-dir D]
   affix org set --org <orgId> [--max-file-upload-size-mib N|none] [--upload-quota-mib N|none] [--data-dir D]
   affix gc [--data-dir D]
