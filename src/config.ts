@@ -19,6 +19,26 @@ export interface Config {
   /** Requests a minute one token (or one address, without a token) may make; 0: no limit. */
   rateLimitPerMinute: number;
   logLevel: string;
+  /** PostgreSQL for metadata (`postgres://…`); null: SQLite in the data directory. */
+  databaseUrl: string | null;
+  /** PostgreSQL schema holding Affix's tables; null: the connection's default (`public`). */
+  databaseSchema: string | null;
+  /** S3-compatible object storage for blobs; null: files in the data directory. */
+  s3: S3Config | null;
+  /** Redis shared by every node for rate-limit counters; null: counters in each node's memory. */
+  redisUrl: string | null;
+}
+
+export interface S3Config {
+  /** Endpoint URL (MinIO, Ceph RGW, …); null: AWS's own endpoint for the region. */
+  endpoint: string | null;
+  bucket: string;
+  region: string;
+  /** Static credentials; null: the AWS SDK's default chain (environment, profile, instance role). */
+  credentials: { accessKeyId: string; secretAccessKey: string } | null;
+  forcePathStyle: boolean;
+  /** Downloads redirect (302) to a presigned URL instead of streaming through Affix. */
+  presignDownloads: boolean;
 }
 
 /** Each option: its flag, its environment variable, its default, and how to read it. */
@@ -35,6 +55,16 @@ const OPTIONS = {
   'accel-redirect': { env: 'AFFIX_ACCEL_REDIRECT', default: '', parse: parseAccelPrefix },
   'rate-limit': { env: 'AFFIX_RATE_LIMIT', default: '6000', parse: parseCount },
   'log-level': { env: 'AFFIX_LOG_LEVEL', default: 'info', parse: (v: string) => v },
+  'database-url': { env: 'AFFIX_DATABASE_URL', default: '', parse: parseDatabaseUrl },
+  'database-schema': { env: 'AFFIX_DATABASE_SCHEMA', default: '', parse: parseSchemaName },
+  'redis-url': { env: 'AFFIX_REDIS_URL', default: '', parse: parseRedisUrl },
+  's3-endpoint': { env: 'AFFIX_S3_ENDPOINT', default: '', parse: (v: string) => (v ? parseHttpUrl(v) : null) },
+  's3-bucket': { env: 'AFFIX_S3_BUCKET', default: '', parse: (v: string) => v || null },
+  's3-region': { env: 'AFFIX_S3_REGION', default: 'us-east-1', parse: (v: string) => v },
+  's3-access-key': { env: 'AFFIX_S3_ACCESS_KEY', default: '', parse: (v: string) => v || null },
+  's3-secret-key': { env: 'AFFIX_S3_SECRET_KEY', default: '', parse: (v: string) => v || null },
+  's3-force-path-style': { env: 'AFFIX_S3_FORCE_PATH_STYLE', default: 'false', parse: parseBoolean },
+  's3-presign-downloads': { env: 'AFFIX_S3_PRESIGN_DOWNLOADS', default: 'false', parse: parseBoolean },
 } as const;
 
 type OptionName = keyof typeof OPTIONS;
@@ -54,7 +84,7 @@ export function loadConfig(flags: Partial<Record<OptionName, string | undefined>
       throw new Error(`--${name} (${option.env}): ${(err as Error).message}`);
     }
   };
-  return {
+  const config: Config = {
     host: read('host'),
     port: read('port'),
     dataDir: read('data-dir'),
@@ -67,6 +97,35 @@ export function loadConfig(flags: Partial<Record<OptionName, string | undefined>
     accelRedirect: read('accel-redirect'),
     rateLimitPerMinute: read('rate-limit'),
     logLevel: read('log-level'),
+    databaseUrl: read('database-url'),
+    databaseSchema: read('database-schema'),
+    s3: readS3(read),
+    redisUrl: read('redis-url'),
+  };
+  if (config.accelRedirect && config.s3) {
+    throw new Error('--accel-redirect serves blobs from the data directory, and cannot be used with S3 (see --s3-presign-downloads)');
+  }
+  return config;
+}
+
+/** S3 is on when a bucket or an endpoint is named; then the bucket is required. */
+function readS3(read: <K extends OptionName>(name: K) => ReturnType<(typeof OPTIONS)[K]['parse']>): S3Config | null {
+  const endpoint = read('s3-endpoint');
+  const bucket = read('s3-bucket');
+  if (!endpoint && !bucket) return null;
+  if (!bucket) throw new Error('--s3-bucket (AFFIX_S3_BUCKET) is required with --s3-endpoint');
+  const accessKeyId = read('s3-access-key');
+  const secretAccessKey = read('s3-secret-key');
+  if ((accessKeyId === null) !== (secretAccessKey === null)) {
+    throw new Error('--s3-access-key and --s3-secret-key (AFFIX_S3_ACCESS_KEY, AFFIX_S3_SECRET_KEY) go together');
+  }
+  return {
+    endpoint,
+    bucket,
+    region: read('s3-region'),
+    credentials: accessKeyId && secretAccessKey ? { accessKeyId, secretAccessKey } : null,
+    forcePathStyle: read('s3-force-path-style'),
+    presignDownloads: read('s3-presign-downloads'),
   };
 }
 
@@ -99,11 +158,40 @@ function parsePositiveInteger(value: string): number {
   return number;
 }
 
-function parsePublicUrl(value: string): string | null {
+function parseBoolean(value: string): boolean {
+  if (/^(1|true|yes|on)$/i.test(value)) return true;
+  if (/^(0|false|no|off|)$/i.test(value)) return false;
+  throw new Error(`not true or false: ${value}`);
+}
+
+function parseDatabaseUrl(value: string): string | null {
   if (!value) return null;
+  const { protocol } = new URL(value);
+  if (protocol !== 'postgres:' && protocol !== 'postgresql:') throw new Error('only postgres:// URLs are supported');
+  return value;
+}
+
+function parseSchemaName(value: string): string | null {
+  if (!value) return null;
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(value)) throw new Error(`not a schema name (lower-case letters, digits, _): ${value}`);
+  return value;
+}
+
+function parseRedisUrl(value: string): string | null {
+  if (!value) return null;
+  const { protocol } = new URL(value);
+  if (protocol !== 'redis:' && protocol !== 'rediss:') throw new Error(`not a redis:// URL: ${value}`);
+  return value;
+}
+
+function parseHttpUrl(value: string): string {
   const url = new URL(value);
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`not an http(s) URL: ${value}`);
   return url.toString().replace(/\/+$/, '');
+}
+
+function parsePublicUrl(value: string): string | null {
+  return value ? parseHttpUrl(value) : null;
 }
 
 const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, k: 1 << 10, kb: 1 << 10, kib: 1 << 10, m: 1 << 20, mb: 1 << 20, mib: 1 << 20, g: 1 << 30, gb: 1 << 30, gib: 1 << 30 };

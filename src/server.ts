@@ -1,24 +1,45 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import { Redis } from 'ioredis';
 import type { Config } from './config.js';
 import { Affix } from './core/affix.js';
 import { buildApp } from './http/app.js';
 import { Thumbnailer } from './media/thumbnailer.js';
 import { LocalBlobStore } from './store/blob/local-blob-store.js';
+import { S3BlobStore } from './store/blob/s3-blob-store.js';
+import { openPostgresMetaStore } from './store/meta/postgres.js';
 import { openSqliteMetaStore } from './store/meta/sqlite.js';
 
-/** Opens the stores a configuration names (today: SQLite + local disk under the data directory). */
-export async function openCore(
-  config: Pick<Config, 'dataDir' | 'maxFileSize' | 'temporaryTtlMs' | 'thumbnailMaxPixels' | 'thumbnailTimeoutMs'>,
-): Promise<Affix> {
+type CoreConfig = Pick<
+  Config,
+  'dataDir' | 'maxFileSize' | 'temporaryTtlMs' | 'thumbnailMaxPixels' | 'thumbnailTimeoutMs' | 'databaseUrl' | 'databaseSchema' | 's3'
+>;
+
+/**
+ * Opens the stores a configuration names: PostgreSQL or SQLite for metadata, S3 or the local disk
+ * for blobs. The data directory always exists: it holds SQLite, local blobs, and scratch files.
+ */
+export async function openCore(config: CoreConfig): Promise<Affix> {
   await mkdir(config.dataDir, { recursive: true });
-  const meta = openSqliteMetaStore(join(config.dataDir, 'affix.sqlite'));
+  const meta = config.databaseUrl
+    ? openPostgresMetaStore({ url: config.databaseUrl, schema: config.databaseSchema })
+    : openSqliteMetaStore(join(config.dataDir, 'affix.sqlite'));
   await meta.migrate();
-  const blobs = new LocalBlobStore(config.dataDir);
-  await blobs.init();
+  const blobs = config.s3 ? new S3BlobStore(config.s3) : new LocalBlobStore(config.dataDir);
+  if (blobs instanceof LocalBlobStore) await blobs.init();
+  const scratchDir = join(config.dataDir, 'scratch');
+  await mkdir(scratchDir, { recursive: true });
   const thumbnailer = new Thumbnailer({ maxPixels: config.thumbnailMaxPixels, timeoutSeconds: Math.max(1, Math.ceil(config.thumbnailTimeoutMs / 1000)) });
-  return new Affix(meta, blobs, thumbnailer, { maxFileSize: config.maxFileSize, temporaryTtlMs: config.temporaryTtlMs });
+  return new Affix(meta, blobs, thumbnailer, { maxFileSize: config.maxFileSize, temporaryTtlMs: config.temporaryTtlMs, scratchDir });
+}
+
+/** Connects before serving, so a wrong URL stops the start instead of every request. */
+async function connectRedis(url: string): Promise<Redis> {
+  // Fail fast while disconnected rather than queue requests behind a reconnect.
+  const redis = new Redis(url, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+  await redis.connect();
+  return redis;
 }
 
 export interface RunningServer {
@@ -31,13 +52,18 @@ export interface RunningServer {
 /** Starts serving; the collector runs on a timer when `gcIntervalMs` is above zero. */
 export async function startServer(config: Config): Promise<RunningServer> {
   const core = await openCore(config);
+  const redis = config.redisUrl ? await connectRedis(config.redisUrl) : null;
   const app = await buildApp({
     core,
     publicUrl: config.publicUrl,
     logLevel: config.logLevel,
     accelRedirect: config.accelRedirect,
     rateLimitPerMinute: config.rateLimitPerMinute,
+    rateLimitRedis: redis,
   });
+  if (config.rateLimitPerMinute > 0 && !redis && config.databaseUrl) {
+    app.log.warn('rate limits are counted per node: give every node the same --redis-url to share them');
+  }
   const url = await app.listen({ host: config.host, port: config.port });
   let collecting: Promise<unknown> = Promise.resolve();
   const timer =
@@ -57,7 +83,8 @@ export async function startServer(config: Config): Promise<RunningServer> {
       clearInterval(timer);
       await app.close();
       await collecting;
-      await core.meta.close();
+      await core.close();
+      await redis?.quit();
     },
   };
 }

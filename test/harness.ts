@@ -4,6 +4,7 @@ import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { loadConfig, type Config } from '../src/config.js';
 import { startServer, type RunningServer } from '../src/server.js';
+import { provisionBackend, type Backend } from './backends.js';
 
 export interface TestUser {
   token: string;
@@ -17,21 +18,28 @@ export interface TestServer {
   url: string;
   dataDir: string;
   server: RunningServer;
+  /** The stores under this server (`AFFIX_TEST_BACKEND` chooses them). */
+  backend: Backend;
   addUser(orgId: string, login: string, display?: string): Promise<TestUser>;
-  /** Files under the data directory's blobs/ and tmp/ folders. */
+  /** Blobs stored (files under the data directory's blobs/, or object keys) and staging files left. */
   storedFiles(): Promise<{ blobs: string[]; staging: string[] }>;
   close(): Promise<void>;
 }
 
-/** The real server on a free loopback port, with a data directory of its own. */
+/** The real server on a free loopback port, with a data directory (and a database schema and bucket) of its own. */
 export async function startAffix(flags: Record<string, string> = {}): Promise<TestServer> {
   const dataDir = await mkdtemp(join(tmpdir(), 'affix-test-'));
-  const config: Config = loadConfig({ port: '0', 'data-dir': dataDir, 'log-level': 'silent', 'gc-interval': '0', 'rate-limit': '0', ...flags }, {});
+  const backend = await provisionBackend();
+  const config: Config = loadConfig(
+    { port: '0', 'data-dir': dataDir, 'log-level': 'silent', 'gc-interval': '0', 'rate-limit': '0', ...backend.flags, ...flags },
+    {},
+  );
   const server = await startServer(config);
   return {
     url: server.url,
     dataDir,
     server,
+    backend,
     async addUser(orgId, login, display = login) {
       const { user, token } = await server.core.addUser({ orgExtId: orgId, login, display });
       return {
@@ -41,12 +49,16 @@ export async function startAffix(flags: Record<string, string> = {}): Promise<Te
         headers: { authorization: `OAuth ${token}`, 'x-org-id': orgId },
       };
     },
-    storedFiles: () => listStoredFiles(dataDir),
+    async storedFiles() {
+      const keys = await backend.storedBlobKeys();
+      return keys ? { blobs: keys, staging: [] } : listStoredFiles(dataDir);
+    },
     async close() {
       // A test may leave a keep-alive connection with an unread body; don't wait out its timeout.
       const closing = server.close();
       server.app.server.closeAllConnections();
       await closing;
+      await backend.dispose();
       await rm(dataDir, { recursive: true, force: true });
     },
   };

@@ -5,10 +5,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
+import { provisionBackend, type Backend } from './backends.js';
 import { listStoredFiles, multipartStream, rawRequest, repeatedChunks } from './harness.js';
 
 const CLI = join(process.cwd(), 'dist/src/cli/main.js');
-const run = promisify(execFile);
+const execFileAsync = promisify(execFile);
+// The stores (`AFFIX_TEST_BACKEND`) reach each `affix` command through its AFFIX_* variables.
+let backendEnv: Record<string, string> = {};
+const run = (file: string, args: string[]) => execFileAsync(file, args, { env: { ...process.env, ...backendEnv } });
 const BOUNDARY = 'affix-process-boundary';
 
 async function rssBytes(pid: number): Promise<number> {
@@ -20,6 +24,7 @@ async function rssBytes(pid: number): Promise<number> {
 function serve(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
   const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--data-dir', dataDir, '--gc-interval', '0'], {
     stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, ...backendEnv },
   });
   return new Promise((resolve, reject) => {
     let seen = '';
@@ -34,10 +39,13 @@ function serve(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
 
 describe('the affix command', () => {
   let dataDir: string;
+  let backend: Backend;
   let server: { child: ChildProcess; url: string };
   let user: { orgId: string; userId: string; login: string; token: string; apiKey: string; email: string };
 
   before(async () => {
+    backend = await provisionBackend();
+    backendEnv = backend.env;
     dataDir = await mkdtemp(join(tmpdir(), 'affix-cli-'));
     const { stdout } = await run(process.execPath, [CLI, 'user', 'add', '--org', '31337', '--login', 'ivan', '--display', 'Ivan Ivanov', '--email', 'ivan@example.com', '--data-dir', dataDir]);
     const lines = stdout.trim().split('\n');
@@ -46,7 +54,12 @@ describe('the affix command', () => {
     server = await serve(dataDir);
   });
   after(async () => {
-    server?.child.kill('SIGTERM');
+    if (server) {
+      const exited = new Promise((resolve) => server.child.once('exit', resolve));
+      server.child.kill('SIGTERM');
+      await exited;
+    }
+    await backend.dispose();
     await rm(dataDir, { recursive: true, force: true });
   });
 
@@ -55,8 +68,9 @@ describe('the affix command', () => {
     assert.equal(user.orgId, '31337');
     assert.equal(user.email, 'ivan@example.com');
     assert.ok(user.token.length >= 32 && user.apiKey.length >= 32);
-    const database = await readFile(join(dataDir, 'affix.sqlite'));
-    assert.equal(database.includes(Buffer.from(user.token)), false, 'the token is not stored in clear');
+    const stored = (await backend.rows('users')) ?? [(await readFile(join(dataDir, 'affix.sqlite'))).toString('latin1')];
+    assert.equal(JSON.stringify(stored).includes(user.token), false, 'the token is not stored in clear');
+    assert.equal(JSON.stringify(stored).includes(user.apiKey), false, 'nor the API key');
     const me = await fetch(`${server.url}/v2/myself`, { headers: { authorization: `OAuth ${user.token}`, 'x-org-id': '31337' } });
     assert.equal(me.status, 200);
   });

@@ -52,7 +52,7 @@ async function main(argv: string[]): Promise<number> {
           `${JSON.stringify({ orgId: org.extId, userId: String(user.id), login: user.login, token, apiKey, email: user.email })}\n`,
         );
       } finally {
-        await core.meta.close();
+        await core.close();
       }
       return 0;
     }
@@ -75,7 +75,7 @@ async function main(argv: string[]): Promise<number> {
         });
         process.stdout.write(`${JSON.stringify({ orgId: org.extId, maxFileUploadSizeMib: org.maxFileUploadSizeMib, uploadQuotaMib: org.uploadQuotaMib })}\n`);
       } finally {
-        await core.meta.close();
+        await core.close();
       }
       return 0;
     }
@@ -85,7 +85,7 @@ async function main(argv: string[]): Promise<number> {
       try {
         process.stdout.write(`${JSON.stringify(await core.collect())}\n`);
       } finally {
-        await core.meta.close();
+        await core.close();
       }
       return 0;
     }

@@ -1,7 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { buffer } from 'node:stream/consumers';
-import type { BlobStore, ByteRange } from '../store/blob/blob-store.js';
+import { createWriteStream } from 'node:fs';
+import { readdir, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import type { BlobStore, ByteRange, DownloadHeaders } from '../store/blob/blob-store.js';
 import type { MetaStore, Page, Released } from '../store/meta/meta-store.js';
 import { AffixError, notFound } from './errors.js';
 import { cloudUid, hashSecret, passportUid, secret } from './ids.js';
@@ -18,6 +21,8 @@ export interface CoreLimits {
   maxFileSize: number;
   /** How long a temporary upload waits to be attached before the collector removes it. */
   temporaryTtlMs: number;
+  /** A local directory for short-lived files: images copied out of a remote BlobStore for libvips. */
+  scratchDir: string;
 }
 
 /** Who is calling: a user and the organization everything they do is scoped to. */
@@ -61,6 +66,8 @@ const QUEUE_KEY = /^[A-Z][A-Z0-9]{0,31}$/;
 const MIB = 1 << 20;
 /** How long a signed download URL works (Zulip: 60 s). */
 const TEMPORARY_URL_TTL_MS = 60_000;
+/** How long a presigned download URL works: only its first request must fall inside it. */
+const DIRECT_DOWNLOAD_TTL_S = 60;
 /** Blob files younger than this are never treated as orphans: their transaction may still be running. */
 const ORPHAN_GRACE_MS = 60 * 60 * 1000;
 
@@ -220,6 +227,11 @@ export class Affix {
   }
 
   /** Stored bytes by blob key (an attachment's or a thumbnail's), or a range of them. */
+  /** Where the client may fetch the bytes directly, for a minute (presigned S3 downloads); null: stream them. */
+  async directDownloadUrl(storageKey: string, headers: DownloadHeaders): Promise<string | null> {
+    return this.blobs.downloadUrl(storageKey, headers, DIRECT_DOWNLOAD_TTL_S);
+  }
+
   async openContent(storageKey: string, range?: ByteRange): Promise<Readable> {
     const stream = await this.blobs.read(storageKey, range);
     if (!stream) throw new AffixError('internal', `Blob ${storageKey} is missing from the store`);
@@ -288,6 +300,11 @@ export class Affix {
     return found;
   }
 
+  async close(): Promise<void> {
+    await this.meta.close();
+    this.blobs.close();
+  }
+
   private urlSigner(): Promise<UrlSigner> {
     this.signer ??= this.meta.setting('url_signing_secret', () => randomBytes(32).toString('base64url')).then((s) => new UrlSigner(s));
     return this.signer;
@@ -317,13 +334,13 @@ export class Affix {
   }
 
   private async makeThumbnail(attachment: Attachment, size: number, format: ThumbnailFormat): Promise<Thumbnail> {
-    const input = this.blobs.localPath(attachment.storageKey) ?? (await buffer(await this.openContent(attachment.storageKey)));
-    let image: Buffer;
-    try {
-      image = await this.thumbnailer.make(input, size, format);
-    } catch (err) {
-      throw new AffixError('unprocessable', `No thumbnail can be made of this image: ${(err as Error).message}`);
-    }
+    const image = await this.withLocalCopy(attachment.storageKey, async (path) => {
+      try {
+        return await this.thumbnailer.make(path, size, format);
+      } catch (err) {
+        throw new AffixError('unprocessable', `No thumbnail can be made of this image: ${(err as Error).message}`);
+      }
+    });
     const stored = await this.blobs.write(Readable.from([image]));
     const { thumbnail, duplicateKey } = await this.meta.insertThumbnail({
       sourceSha256: attachment.sha256,
@@ -337,6 +354,22 @@ export class Affix {
     // Another node made the same thumbnail first: keep theirs.
     if (duplicateKey) await this.blobs.delete(duplicateKey);
     return thumbnail;
+  }
+
+  /**
+   * Runs `use` on a file holding the blob: the store's own file, or a scratch copy of a remote blob
+   * (streamed to disk, so a large image never sits whole in memory), removed afterwards.
+   */
+  private async withLocalCopy<T>(storageKey: string, use: (path: string) => Promise<T>): Promise<T> {
+    const local = this.blobs.localPath(storageKey);
+    if (local) return use(local);
+    const path = join(this.limits.scratchDir, `${storageKey}.${randomBytes(6).toString('hex')}`);
+    try {
+      await pipeline(await this.openContent(storageKey), createWriteStream(path, { flags: 'wx' }));
+      return await use(path);
+    } finally {
+      await rm(path, { force: true });
+    }
   }
 
   // --- issues and comments ---
@@ -478,7 +511,7 @@ export class Affix {
       report.expired += released.count;
       report.blobsDeleted += await this.deleteBlobs(released);
     }
-    report.stagingRemoved = await this.blobs.sweepStaging(now - ORPHAN_GRACE_MS);
+    report.stagingRemoved = (await this.blobs.sweepStaging(now - ORPHAN_GRACE_MS)) + (await this.sweepScratch(now - ORPHAN_GRACE_MS));
     let batch: string[] = [];
     const sweep = async () => {
       const known = await this.meta.knownBlobKeys(batch);
@@ -495,6 +528,20 @@ export class Affix {
     }
     await sweep();
     return report;
+  }
+
+  /** Scratch copies a crash left behind. */
+  private async sweepScratch(before: number): Promise<number> {
+    let removed = 0;
+    for (const name of await readdir(this.limits.scratchDir).catch(() => [])) {
+      const path = join(this.limits.scratchDir, name);
+      const info = await stat(path).catch(() => null);
+      if (info && info.mtimeMs < before) {
+        await rm(path, { force: true });
+        removed++;
+      }
+    }
+    return removed;
   }
 
   private async deleteBlobs(released: Released): Promise<number> {

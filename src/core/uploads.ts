@@ -24,6 +24,10 @@ function formatLimit(bytes: number): string {
 
 /** The single streaming pass: source -> sha256 + byte count + limit -> BlobStore. */
 export async function stageUpload(blobs: BlobStore, source: Readable, maxBytes: number): Promise<StagedUpload> {
+  // A part the multipart parser gave up on before we got to it emits nothing more: piping it would wait forever.
+  if (source.destroyed && !source.readableEnded) {
+    throw new AffixError('bad_request', `The upload was malformed or cut short: ${source.errored?.message ?? 'the file part ended early'}`);
+  }
   const meter = new Meter(maxBytes, () => tooLarge(maxBytes), HEAD_BYTES);
   // Wait for both sides, so that a failed upload has finished cleaning up before the caller hears of it.
   const [fed, stored] = await Promise.allSettled([pipeline(source, meter), blobs.write(meter)]);

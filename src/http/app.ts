@@ -4,6 +4,7 @@ import fastifyFormbody from '@fastify/formbody';
 import fastifyRateLimit from '@fastify/rate-limit';
 import { AffixError } from '../core/errors.js';
 import { hashSecret } from '../core/ids.js';
+import type { Redis } from 'ioredis';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Affix } from '../core/affix.js';
 import { contentSender } from './content.js';
@@ -21,12 +22,22 @@ export interface AppOptions {
   accelRedirect?: string | null;
   /** Requests a minute per token (per address without one); 0 or absent: no limit. */
   rateLimitPerMinute?: number;
+  /** An ioredis client holding the rate-limit counters for every node; absent: this process's memory. */
+  rateLimitRedis?: Redis | null;
   /** JSON bodies (issues, comments) larger than this are refused with 413. */
   jsonBodyLimit?: number;
 }
 
 /** The HTTP face of Affix: translates requests to core calls and core results to each dialect's JSON. */
-export async function buildApp({ core, publicUrl, logLevel, accelRedirect = null, rateLimitPerMinute = 0, jsonBodyLimit = 1 << 20 }: AppOptions): Promise<FastifyInstance> {
+export async function buildApp({
+  core,
+  publicUrl,
+  logLevel,
+  accelRedirect = null,
+  rateLimitPerMinute = 0,
+  rateLimitRedis = null,
+  jsonBodyLimit = 1 << 20,
+}: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger: { level: logLevel },
     bodyLimit: jsonBodyLimit,
@@ -85,6 +96,9 @@ export async function buildApp({ core, publicUrl, logLevel, accelRedirect = null
     await app.register(fastifyRateLimit, {
       max: rateLimitPerMinute,
       timeWindow: 60_000,
+      ...(rateLimitRedis ? { redis: rateLimitRedis, nameSpace: 'affix-rate-limit:' } : {}),
+      // Redis unreachable: serve rather than refuse everybody (the error is logged).
+      skipOnError: true,
       // Per credential: its hash, so no secret is kept as a map key; without one, per address.
       keyGenerator: (request) => {
         const credential = request.headers.authorization;

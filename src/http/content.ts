@@ -73,7 +73,8 @@ export type ContentSender = (request: FastifyRequest, reply: FastifyReply, conte
  * Answers GET and HEAD for stored bytes: 304 on a matching `If-None-Match`/`If-Modified-Since`,
  * 206 for one satisfiable `Range`, 416 for an unsatisfiable one, else 200 with the whole body,
  * always with the headers that keep a hostile file from being rendered. With `accelPrefix`, the
- * bytes (and any Range) are left to nginx through `X-Accel-Redirect`.
+ * bytes (and any Range) are left to nginx through `X-Accel-Redirect`; with presigned S3 downloads,
+ * the client is sent (302) to the object store.
  */
 export function contentSender(core: Affix, accelPrefix: string | null): ContentSender {
   return async (request, reply, content) => {
@@ -83,9 +84,13 @@ export function contentSender(core: Affix, accelPrefix: string | null): ContentS
     reply.header('last-modified', new Date(content.modifiedAt).toUTCString());
     reply.header('accept-ranges', 'bytes');
     if (notModified(request.headers, etag, content.modifiedAt)) return reply.code(304).send();
-    reply.header('content-type', content.mimetype);
     const inline = isInlineSafe(content.mimetype) && !content.forceDownload;
-    reply.header('content-disposition', contentDisposition(inline ? 'inline' : 'attachment', content.name));
+    const disposition = contentDisposition(inline ? 'inline' : 'attachment', content.name);
+    const direct = await core.directDownloadUrl(content.storageKey, { contentType: content.mimetype, contentDisposition: disposition });
+    // The object store serves the bytes (and any Range), with the same type and disposition.
+    if (direct) return reply.code(302).header('location', direct).header('cache-control', 'no-store').send();
+    reply.header('content-type', content.mimetype);
+    reply.header('content-disposition', disposition);
 
     const relative = accelPrefix ? core.blobs.relativePath(content.storageKey) : null;
     if (accelPrefix && relative) return reply.header('x-accel-redirect', `${accelPrefix}/${relative}`).send();

@@ -127,6 +127,61 @@ export function metaStoreConformance(name: string, open: () => Promise<MetaStore
       assert.deepEqual((await store.listComments(org.id, created.id)).map((c) => c.id), [comment.id]);
     });
 
+    it('never lets concurrent uploads add up past the quota', async () => {
+      const { store, org, attachment } = await fixture();
+      const results = await Promise.allSettled(
+        Array.from({ length: 12 }, () => store.insertAttachment(attachment({ size: 300 }), { quotaBytes: 1000 })),
+      );
+      const stored = results.filter((r) => r.status === 'fulfilled').length;
+      assert.equal(stored, 3, 'exactly three 300-byte files fit in 1000 bytes');
+      for (const r of results) if (r.status === 'rejected') assert.equal((r.reason as AffixError).code, 'quota_exceeded');
+      assert.equal(await store.uploadSpaceUsed(org.id), 900);
+    });
+
+    it('lets exactly one of several concurrent claims of a temporary upload succeed', async () => {
+      const { store, org, user, attachment } = await fixture();
+      const { attachment: temp } = await store.insertAttachment(attachment({ expiresAt: 10_000 }));
+      const claim = { ownerId: user.id, ids: [temp.id], now: 3000 };
+      const results = await Promise.allSettled(
+        Array.from({ length: 6 }, (_, i) =>
+          store.createIssue({ orgId: org.id, queueKey: 'RACE', summary: `s${i}`, description: null, createdBy: user.id, createdAt: 3000, claim }),
+        ),
+      );
+      const created = results.filter((r) => r.status === 'fulfilled');
+      assert.equal(created.length, 1);
+      const winner = (created[0] as PromiseFulfilledResult<{ id: string }>).value;
+      assert.equal((await store.getAttachment(org.id, temp.id))?.issueId, winner.id);
+      for (const r of results) if (r.status === 'rejected') assert.equal((r.reason as AffixError).code, 'unprocessable');
+    });
+
+    it('numbers concurrently created entities without gaps or duplicates', async () => {
+      const { store, org, user } = await fixture();
+      const entities = await Promise.all(
+        Array.from({ length: 8 }, (_, i) => store.createEntity({ orgId: org.id, type: 'project', summary: `p${i}`, createdBy: user.id, createdAt: 1000 })),
+      );
+      assert.deepEqual(entities.map((e) => e.shortId).sort((a, b) => a - b), [1, 2, 3, 4, 5, 6, 7, 8]);
+    });
+
+    it('keeps ref_count exact when identical bytes are stored and deleted concurrently', async () => {
+      const { store, org, attachment } = await fixture();
+      const sha256 = `concurrent-${seq}`;
+      const key = (i: number) => i.toString(16).padStart(32, '0');
+      const first = await Promise.all([0, 1, 2, 3].map((i) => store.insertAttachment(attachment({ sha256, storageKey: key(i) }))));
+      const keys = new Set(first.map((r) => r.attachment.storageKey));
+      assert.equal(keys.size, 1, 'one blob for identical bytes');
+      const [kept] = keys;
+      // Delete three while four more arrive: the blob must survive with exactly five references.
+      const [deleted, added] = await Promise.all([
+        Promise.all(first.slice(1).map((r) => store.deleteAttachment(org.id, r.attachment.id))),
+        Promise.all([4, 5, 6, 7].map((i) => store.insertAttachment(attachment({ sha256, storageKey: key(i) })))),
+      ]);
+      assert.deepEqual(deleted.flatMap((d) => d.releasedKeys), []);
+      assert.ok(added.every((r) => r.attachment.storageKey === kept));
+      const all = [first[0]!, ...added];
+      const released = await Promise.all(all.map((r) => store.deleteAttachment(org.id, r.attachment.id)));
+      assert.deepEqual(released.flatMap((d) => d.releasedKeys), [kept], 'released once, by the last delete');
+    });
+
     it('deleteExpired removes only expired temporary uploads, in batches, releasing their blobs', async () => {
       const { store, org, attachment } = await fixture();
       const expired = await Promise.all([1, 2, 3].map(() => store.insertAttachment(attachment({ expiresAt: 5_000 }))));

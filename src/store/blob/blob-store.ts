@@ -6,6 +6,12 @@ export interface ByteRange {
   end: number;
 }
 
+/** The headers a direct download must carry, whoever serves it. */
+export interface DownloadHeaders {
+  contentType: string;
+  contentDisposition: string;
+}
+
 export interface StoredBlob {
   key: string;
   size: number;
@@ -31,8 +37,12 @@ export interface BlobStore {
   localPath(key: string): string | null;
   /** The blob's path below the store's root (`ab/cd/<key>`), for a front server that serves the files itself, or null. */
   relativePath(key: string): string | null;
+  /** A short-lived URL the client can fetch the bytes from directly, answering with `headers`; null: Affix streams them. */
+  downloadUrl(key: string, headers: DownloadHeaders, expiresInSeconds: number): Promise<string | null>;
   /** Keys of committed blobs last written before `before` (ms), for the orphan sweep. */
   listOlderThan(before: number): AsyncIterable<string>;
   /** Removes half-written staging files older than `before` (ms) that a crash left; returns how many. */
   sweepStaging(before: number): Promise<number>;
+  /** Lets go of connections; the store is not used afterwards. */
+  close(): void;
 }

@@ -91,6 +91,12 @@ export class LocalBlobStore implements BlobStore {
     return this.pathOf(key);
   }
 
+  async downloadUrl(): Promise<null> {
+    return null;
+  }
+
+  close(): void {}
+
   async *listOlderThan(before: number): AsyncIterable<string> {
     for (const a of await readdirOrEmpty(this.blobsDir)) {
       for (const b of await readdirOrEmpty(join(this.blobsDir, a))) {

@@ -71,10 +71,20 @@ export class KyselyMetaStore implements MetaStore {
   constructor(
     private readonly db: Kysely<Database>,
     private readonly flavor: SqlFlavor,
+    /** How this backend runs the migrations (PostgreSQL serializes nodes that start together). */
+    private readonly runMigrations: () => Promise<void> = () => migrateToLatest(db, flavor),
   ) {}
 
   async migrate(): Promise<void> {
-    await migrateToLatest(this.db, this.flavor);
+    await this.runMigrations();
+  }
+
+  /**
+   * Serializes writers of one org's counted state (quota, entity numbers) until the transaction ends.
+   * SQLite has one writer at a time already; PostgreSQL locks the org's row.
+   */
+  private async lockOrg(trx: Transaction<Database>, orgId: number): Promise<void> {
+    if (this.flavor === 'postgres') await trx.selectFrom('orgs').select('id').where('id', '=', orgId).forUpdate().execute();
   }
 
   async close(): Promise<void> {
@@ -304,6 +314,7 @@ export class KyselyMetaStore implements MetaStore {
   async createEntity(e: NewEntity): Promise<Entity> {
     const id = hex24();
     await this.db.transaction().execute(async (trx) => {
+      await this.lockOrg(trx, e.orgId);
       const last = await trx
         .selectFrom('entities')
         .select((eb) => eb.fn.max<number>('short_id').as('max'))
@@ -460,6 +471,7 @@ export class KyselyMetaStore implements MetaStore {
     const { id, blobKey } = await this.db.transaction().execute(async (trx) => {
       if (options.quotaBytes !== null) {
         // In the same transaction as the insert, so concurrent uploads cannot all see room for themselves.
+        await this.lockOrg(trx, a.orgId);
         const used = await this.spaceUsed(trx, a.orgId);
         if (used + a.size > options.quotaBytes) {
           throw new AffixError('quota_exceeded', "Upload would exceed your organization's upload quota.");
@@ -606,6 +618,8 @@ export class KyselyMetaStore implements MetaStore {
         .where('expires_at', '<=', now)
         .orderBy('expires_at')
         .limit(limit)
+        // Concurrent collectors on PostgreSQL take different rows instead of waiting on each other.
+        .$if(this.flavor === 'postgres', (q) => q.forUpdate().skipLocked())
         .execute();
       if (expired.length === 0) return { count: 0, releasedKeys: [] };
       // Release only what this DELETE removed: a concurrent collector may have taken some rows already.

@@ -179,9 +179,10 @@ function migrations(flavor: SqlFlavor): Record<string, Migration> {
   };
 }
 
-export async function migrateToLatest(db: Kysely<any>, flavor: SqlFlavor): Promise<void> {
+/** `schema`: where PostgreSQL keeps the migration bookkeeping (Kysely would otherwise find another schema's). */
+export async function migrateToLatest(db: Kysely<any>, flavor: SqlFlavor, schema?: string): Promise<void> {
   const provider: MigrationProvider = { getMigrations: async () => migrations(flavor) };
-  const { error, results } = await new Migrator({ db, provider }).migrateToLatest();
+  const { error, results } = await new Migrator({ db, provider, ...(schema ? { migrationTableSchema: schema } : {}) }).migrateToLatest();
   const failed = results?.find((r) => r.status === 'Error');
   if (error || failed) {
     throw new Error(`migration ${failed?.migrationName ?? ''} failed: ${String(error)}`);

@@ -1,0 +1,47 @@
+import { Kysely, PostgresDialect } from 'kysely';
+import pg from 'pg';
+import { KyselyMetaStore } from './kysely-meta-store.js';
+import { migrateToLatest } from './migrations.js';
+import type { Database } from './schema.js';
+
+// Any constant works; it only has to be the same on every node (and unlikely to clash with others').
+const MIGRATION_LOCK = 0x61666978; // "afix"
+
+export interface PostgresOptions {
+  url: string;
+  /** Tables live in this schema (created on first use); null: the connection's search_path. */
+  schema: string | null;
+  maxConnections?: number;
+}
+
+/** Metadata on PostgreSQL: the same queries as SQLite, through Kysely's pg dialect. */
+export function openPostgresMetaStore(options: PostgresOptions): KyselyMetaStore {
+  // The name is spliced into SQL below: only plain identifiers.
+  if (options.schema !== null && !/^[a-z_][a-z0-9_]{0,62}$/.test(options.schema)) throw new Error(`invalid schema name ${options.schema}`);
+  const clientConfig = {
+    connectionString: options.url,
+    ...(options.schema ? { options: `-c search_path=${options.schema}` } : {}),
+  };
+  const pool = new pg.Pool({ ...clientConfig, max: options.maxConnections ?? 10 });
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  return new KyselyMetaStore(db, 'postgres', () => migratePostgres(db, clientConfig, options.schema));
+}
+
+/**
+ * Several nodes may start at once: one session-level advisory lock, held on a connection of its own
+ * for the whole run, lets exactly one of them create the schema and run the migrations; the others
+ * wait, then find nothing left to do.
+ */
+async function migratePostgres(db: Kysely<Database>, clientConfig: pg.ClientConfig, schema: string | null): Promise<void> {
+  const lock = new pg.Client(clientConfig);
+  await lock.connect();
+  try {
+    await lock.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+    if (schema) await lock.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
+    const current = schema ?? ((await lock.query<{ schema: string }>('SELECT current_schema() AS schema')).rows[0]?.schema ?? 'public');
+    await migrateToLatest(db, 'postgres', current);
+  } finally {
+    await lock.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => undefined);
+    await lock.end();
+  }
+}
