@@ -1,4 +1,5 @@
-// Runs every compiled test file with Node's own test runner (Node 20 has no glob support in --test).
+// Runs every compiled test file with Node's own test runner (Node 20 has no glob support in --test):
+// first on the embedded default (SQLite + local disk), then the HTTP suites again on PostgreSQL + S3.
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -16,5 +17,28 @@ if (files.length === 0) {
   console.error('no test files under dist/test: did the build run?');
   process.exit(1);
 }
-const result = spawnSync(process.execPath, ['--test', '--test-reporter=spec', ...files], { stdio: 'inherit' });
-process.exit(result.status ?? 1);
+// PostgreSQL and Redis must be up (started, or installed from Debian's packages, when not).
+const services = spawnSync('bash', ['scripts/test-services.sh'], { stdio: 'inherit' });
+if (services.status !== 0) {
+  console.error('PostgreSQL or Redis could not be brought up for the tests (scripts/test-services.sh)');
+  process.exit(services.status ?? 1);
+}
+// These provision every backend themselves, so one pass is enough.
+const backendIndependent = new Set(['stores.test.js', 'multi-node.test.js']);
+const passes = [
+  { backend: 'embedded', files },
+  { backend: 'postgres-s3', files: files.filter((f) => !backendIndependent.has(f.split('/').pop())) },
+];
+// The lockfile pins the AWS SDK; its notice about future Node versions is noise in test output.
+const env = { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
+for (const pass of passes) {
+  console.log(`\n=== test pass: ${pass.backend} ===\n`);
+  const result = spawnSync(process.execPath, ['--test', '--test-reporter=spec', ...pass.files], {
+    stdio: 'inherit',
+    env: { ...env, AFFIX_TEST_BACKEND: pass.backend },
+  });
+  if (result.status !== 0) {
+    console.error(`test pass ${pass.backend} failed`);
+    process.exit(result.status ?? 1);
+  }
+}

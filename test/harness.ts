@@ -1,5 +1,6 @@
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { loadConfig, type Config } from '../src/config.js';
@@ -62,6 +63,42 @@ export async function startAffix(flags: Record<string, string> = {}): Promise<Te
       await rm(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+export const CLI = join(process.cwd(), 'dist/src/cli/main.js');
+
+export interface SpawnedAffix {
+  child: ChildProcess;
+  url: string;
+  /** SIGTERM, and wait for the process to exit. */
+  stop(): Promise<void>;
+}
+
+/** `affix serve` as its own process on a free loopback port; resolves once it listens. */
+export function spawnAffix(args: string[], env: Record<string, string> = {}): Promise<SpawnedAffix> {
+  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--gc-interval', '0', ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, ...env },
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return new Promise((resolve, reject) => {
+    let seen = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      seen += chunk.toString();
+      const match = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(seen);
+      if (match) {
+        resolve({
+          child,
+          url: match[1]!,
+          async stop() {
+            if (child.exitCode === null) child.kill('SIGTERM');
+            await exited;
+          },
+        });
+      }
+    });
+    child.on('exit', (code) => reject(new Error(`affix serve exited with ${code}: ${seen}`)));
+  });
 }
 
 export async function listStoredFiles(dataDir: string): Promise<{ blobs: string[]; staging: string[] }> {

@@ -1,14 +1,13 @@
 import assert from 'node:assert/strict';
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { provisionBackend, type Backend } from './backends.js';
-import { listStoredFiles, multipartStream, rawRequest, repeatedChunks } from './harness.js';
+import { listStoredFiles, multipartStream, rawRequest, repeatedChunks, spawnAffix, CLI, type SpawnedAffix } from './harness.js';
 
-const CLI = join(process.cwd(), 'dist/src/cli/main.js');
 const execFileAsync = promisify(execFile);
 // The stores (`AFFIX_TEST_BACKEND`) reach each `affix` command through its AFFIX_* variables.
 let backendEnv: Record<string, string> = {};
@@ -20,27 +19,12 @@ async function rssBytes(pid: number): Promise<number> {
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) * 1024;
 }
 
-/** Starts `affix serve` as its own process and resolves with its URL once it listens. */
-function serve(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--data-dir', dataDir, '--gc-interval', '0'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, ...backendEnv },
-  });
-  return new Promise((resolve, reject) => {
-    let seen = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      seen += chunk.toString();
-      const match = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(seen);
-      if (match) resolve({ child, url: match[1]! });
-    });
-    child.on('exit', (code) => reject(new Error(`affix serve exited with ${code}: ${seen}`)));
-  });
-}
+const serve = (dataDir: string) => spawnAffix(['--data-dir', dataDir], backendEnv);
 
 describe('the affix command', () => {
   let dataDir: string;
   let backend: Backend;
-  let server: { child: ChildProcess; url: string };
+  let server: SpawnedAffix;
   let user: { orgId: string; userId: string; login: string; token: string; apiKey: string; email: string };
 
   before(async () => {
@@ -54,11 +38,7 @@ describe('the affix command', () => {
     server = await serve(dataDir);
   });
   after(async () => {
-    if (server) {
-      const exited = new Promise((resolve) => server.child.once('exit', resolve));
-      server.child.kill('SIGTERM');
-      await exited;
-    }
+    await server?.stop();
     await backend.dispose();
     await rm(dataDir, { recursive: true, force: true });
   });
@@ -102,7 +82,10 @@ describe('the affix command', () => {
     assert.equal(file.size, 1 << 30);
     const growth = peak - baseline;
     console.log(`1 GiB upload: ${(1024 / seconds).toFixed(0)} MiB/s, RSS baseline ${(baseline / 2 ** 20).toFixed(0)} MiB, growth ${(growth / 2 ** 20).toFixed(1)} MiB`);
-    assert.ok(growth < 64 * 2 ** 20, `RSS grew by ${(growth / 2 ** 20).toFixed(1)} MiB`);
+    // S3: two 5 MiB parts in flight, plus each part's buffer left as garbage until V8 collects external
+    // memory (it does so about every 64 MiB): bounded, whatever the file's size, but above the local path's.
+    const allowed = (backend.kind === 'embedded' ? 64 : 128) * 2 ** 20;
+    assert.ok(growth < allowed, `RSS grew by ${(growth / 2 ** 20).toFixed(1)} MiB`);
     assert.deepEqual((await listStoredFiles(dataDir)).staging, []);
 
     const deleted = await fetch(`${server.url}/v2/attachments/${file.id}`, { method: 'DELETE', headers: { authorization: headers.authorization } });
