@@ -1,14 +1,12 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { Config } from './config.js';
 import { Affix } from './core/affix.js';
 import { buildApp } from './http/app.js';
 import { Thumbnailer } from './media/thumbnailer.js';
 import { LocalBlobStore } from './store/blob/local-blob-store.js';
-import { S3BlobStore } from './store/blob/s3-blob-store.js';
-import { openPostgresMetaStore } from './store/meta/postgres.js';
 import { openSqliteMetaStore } from './store/meta/sqlite.js';
 
 type CoreConfig = Pick<
@@ -22,11 +20,12 @@ type CoreConfig = Pick<
  */
 export async function openCore(config: CoreConfig): Promise<Affix> {
   await mkdir(config.dataDir, { recursive: true });
+  // The scale-out clients (pg, the AWS SDK) load only when configured: the embedded default starts lean.
   const meta = config.databaseUrl
-    ? openPostgresMetaStore({ url: config.databaseUrl, schema: config.databaseSchema })
+    ? (await import('./store/meta/postgres.js')).openPostgresMetaStore({ url: config.databaseUrl, schema: config.databaseSchema })
     : openSqliteMetaStore(join(config.dataDir, 'affix.sqlite'));
   await meta.migrate();
-  const blobs = config.s3 ? new S3BlobStore(config.s3) : new LocalBlobStore(config.dataDir);
+  const blobs = config.s3 ? new (await import('./store/blob/s3-blob-store.js')).S3BlobStore(config.s3) : new LocalBlobStore(config.dataDir);
   if (blobs instanceof LocalBlobStore) await blobs.init();
   const scratchDir = join(config.dataDir, 'scratch');
   await mkdir(scratchDir, { recursive: true });
@@ -37,6 +36,7 @@ export async function openCore(config: CoreConfig): Promise<Affix> {
 /** Connects before serving, so a wrong URL stops the start instead of every request. */
 async function connectRedis(url: string): Promise<Redis> {
   // Fail fast while disconnected rather than queue requests behind a reconnect.
+  const { Redis } = await import('ioredis');
   const redis = new Redis(url, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1 });
   await redis.connect();
   return redis;

@@ -7,11 +7,15 @@ const USAGE = `Usage:
   affix serve [--port N] [--host H] [--data-dir D] [--public-url URL] [--max-file-size SIZE]
               [--temporary-ttl DURATION] [--gc-interval DURATION] [--thumbnail-max-pixels N]
               [--thumbnail-timeout DURATION] [--accel-redirect PREFIX] [--rate-limit N] [--log-level LEVEL]
+              [--database-url postgres://…] [--database-schema S] [--redis-url redis://…]
+              [--s3-endpoint URL] [--s3-bucket B] [--s3-region R] [--s3-access-key K --s3-secret-key S]
+              [--s3-force-path-style true] [--s3-presign-downloads true]
   affix user add --org <orgId> --login <login> --display "<name>" [--email <e>] [--data-dir D]
   affix org set --org <orgId> [--max-file-upload-size-mib N|none] [--upload-quota-mib N|none] [--data-dir D]
   affix gc [--data-dir D]
 
-Every flag of serve also reads AFFIX_<NAME> from the environment (AFFIX_PORT, AFFIX_DATA_DIR, ...).`;
+Every flag of serve also reads AFFIX_<NAME> from the environment (AFFIX_PORT, AFFIX_DATA_DIR, ...).
+user, org and gc take the same storage flags (or variables) as serve: --database-url, --s3-*.`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
