@@ -11,6 +11,7 @@ import { listStoredFiles, multipartStream, rawRequest, repeatedChunks, spawnAffi
 const execFileAsync = promisify(execFile);
 // The stores (`AFFIX_TEST_BACKEND`) reach each `affix` command through its AFFIX_* variables.
 let backendEnv: Record<string, string> = {};
+const withoutAffixVariables = () => Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('AFFIX_')));
 const run = (file: string, args: string[]) => execFileAsync(file, args, { env: { ...process.env, ...backendEnv } });
 const BOUNDARY = 'affix-process-boundary';
 
@@ -109,5 +110,11 @@ describe('the affix command', () => {
   it('refuses unknown commands and bad flags with usage and a non-zero exit', async () => {
     await assert.rejects(run(process.execPath, [CLI, 'frobnicate']), (err: { code: number; stderr: string }) => err.code === 2 && /Usage/.test(err.stderr));
     await assert.rejects(run(process.execPath, [CLI, 'serve', '--max-file-size', 'lots']), (err: { stderr: string }) => /--max-file-size/.test(err.stderr));
+    await assert.rejects(execFileAsync(process.execPath, [CLI, 'serve', '--s3-endpoint', 'http://127.0.0.1:9'], { env: withoutAffixVariables() }), (err: { stderr: string }) => /--s3-bucket .* is required/.test(err.stderr));
+    await assert.rejects(
+      run(process.execPath, [CLI, 'serve', '--s3-bucket', 'b', '--accel-redirect', '/x']),
+      (err: { stderr: string }) => /--accel-redirect .* cannot be used with S3/.test(err.stderr),
+    );
+    await assert.rejects(run(process.execPath, [CLI, 'serve', '--database-url', 'mysql://x']), (err: { stderr: string }) => /only postgres/.test(err.stderr));
   });
 });
