@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import { utimes, writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileForm, json, multipartStream, rawRequest, repeatedChunks, startAffix, type TestServer, type TestUser } from './harness.js';
@@ -164,17 +165,44 @@ describe('upload path: limits, aborts, dedup, expiry', () => {
     await Promise.all([writeFile(staging, 'half'), writeFile(orphan, 'lost'), writeFile(young, 'in flight')]);
     await utimes(staging, old, old);
     await utimes(orphan, old, old);
-    const live = await json(await api('/v2/attachments?filename=live.txt', { method: 'POST', body: fileForm('live') }));
+    // Attached, so that sweeping at a later time does not expire it.
+    const live = await json(await api(`/v2/issues/${issueKey}/attachments?filename=live.txt`, { method: 'POST', body: fileForm('live') }));
     const [liveBlob] = (await affix.storedFiles()).blobs.filter((f) => !f.includes('abcd'));
     await utimes(liveBlob!, old, old);
 
-    const report = await affix.server.core.collect();
-    assert.equal(report.stagingRemoved, 1);
-    assert.equal(report.orphansRemoved, 1);
+    const now = Date.now();
+    const first = await affix.server.core.collect(now);
+    assert.equal(first.stagingRemoved, 1);
+    assert.equal(first.orphansRemoved, 0, 'an unreferenced blob is only suspected on the first sweep');
+    // Two hours later the young file is old enough to be suspected, but only now for the first time.
+    const second = await affix.server.core.collect(now + 2 * 3600_000);
+    assert.equal(second.orphansRemoved, 1);
     const files = await affix.storedFiles();
     assert.deepEqual(files.staging, []);
     assert.deepEqual(files.blobs.sort(), [liveBlob, young].sort());
     assert.equal(await (await api(`/v2/attachments/${live.id}/live.txt`)).text(), 'live');
+  });
+
+  it('deletes an unreferenced blob only when two sweeps an hour apart find it so', async () => {
+    const core = affix.server.core;
+    const hour = 3600_000;
+    const start = Date.now() + 2 * hour;
+    // Settle what earlier tests left: two sweeps an hour apart.
+    await core.collect(start);
+    await core.collect(start + 2 * hour);
+    const lost = await core.blobs.write(Readable.from([Buffer.from('lost in a crash')]));
+    // Stored, not yet recorded: the same state as an upload whose transaction has not committed.
+    const finishing = await core.blobs.write(Readable.from([Buffer.from('finishing now')]));
+    assert.equal((await core.collect(start + 4 * hour)).orphansRemoved, 0, 'first sighting');
+    const { org, user } = await core.authenticate(ivan.token, ivan.orgId);
+    await core.meta.insertAttachment({
+      orgId: org.id, ownerId: user.id, name: 'f.txt', mimetype: 'text/plain', size: 13, width: null, height: null,
+      sha256: 'finishing-now', storageKey: finishing.key, createdAt: start, expiresAt: null, issueId: null, commentId: null,
+      pathId: `${org.id}/ff/finishing/f.txt`, entityId: null,
+    });
+    assert.equal((await core.collect(start + 6 * hour)).orphansRemoved, 1, 'only the blob still unreferenced');
+    assert.equal(await core.blobs.size(lost.key), null);
+    assert.equal(await core.blobs.size(finishing.key), 13);
   });
 });
 

@@ -501,9 +501,13 @@ export class Affix {
 
   // --- the collector ---
 
-  /** Removes expired temporary uploads, blobs nobody references, and staging files a crash left. */
-  async collect(): Promise<CollectorReport> {
-    const now = this.clock();
+  /**
+   * Removes expired temporary uploads, blobs nobody references, and staging files a crash left.
+   * An unreferenced blob is deleted only when a sweep at least ORPHAN_GRACE_MS earlier found it
+   * unreferenced too: a blob whose upload has just finished (S3 dates a multipart object from the
+   * start of its upload, however long ago) is referenced by then. `now` is for tests.
+   */
+  async collect(now = this.clock()): Promise<CollectorReport> {
     const report: CollectorReport = { expired: 0, blobsDeleted: 0, stagingRemoved: 0, orphansRemoved: 0 };
     for (;;) {
       const released = await this.meta.deleteExpired(now, 500);
@@ -515,11 +519,11 @@ export class Affix {
     let batch: string[] = [];
     const sweep = async () => {
       const known = await this.meta.knownBlobKeys(batch);
-      for (const key of batch) {
-        if (known.has(key)) continue;
-        await this.blobs.delete(key);
-        report.orphansRemoved++;
-      }
+      await this.meta.clearSuspects(batch.filter((key) => known.has(key)));
+      const orphans = await this.meta.suspectOrphans(batch.filter((key) => !known.has(key)), now, now - ORPHAN_GRACE_MS);
+      for (const key of orphans) await this.blobs.delete(key);
+      await this.meta.clearSuspects(orphans);
+      report.orphansRemoved += orphans.length;
       batch = [];
     };
     for await (const key of this.blobs.listOlderThan(now - ORPHAN_GRACE_MS)) {

@@ -788,6 +788,26 @@ export class KyselyMetaStore implements MetaStore {
       .execute();
     return new Set(rows.map((r) => r.storage_key));
   }
+
+  async suspectOrphans(keys: string[], now: number, seenBefore: number): Promise<string[]> {
+    if (keys.length === 0) return [];
+    await this.db
+      .insertInto('orphan_suspects')
+      .values(keys.map((key) => ({ storage_key: key, first_seen: now })))
+      .onConflict((oc) => oc.column('storage_key').doNothing())
+      .execute();
+    const rows = await this.db
+      .selectFrom('orphan_suspects')
+      .select('storage_key')
+      .where('storage_key', 'in', keys)
+      .where('first_seen', '<=', seenBefore)
+      .execute();
+    return rows.map((r) => r.storage_key);
+  }
+
+  async clearSuspects(keys: string[]): Promise<void> {
+    if (keys.length > 0) await this.db.deleteFrom('orphan_suspects').where('storage_key', 'in', keys).execute();
+  }
 }
 
 function toThumbnail(r: Row): Thumbnail {

@@ -172,4 +172,11 @@ export interface MetaStore {
   deleteExpired(now: number, limit: number): Promise<Released>;
   /** Which of these blob keys some blob or thumbnail row still uses. */
   knownBlobKeys(keys: string[]): Promise<Set<string>>;
+  /**
+   * Notes these unreferenced blob keys as suspected orphans (first seen `now`, unless seen before)
+   * and returns those first seen at or before `seenBefore`: only they may be deleted.
+   */
+  suspectOrphans(keys: string[], now: number, seenBefore: number): Promise<string[]>;
+  /** Forgets suspects: deleted, or referenced after all. */
+  clearSuspects(keys: string[]): Promise<void>;
 }

@@ -176,8 +176,21 @@ function migrations(flavor: SqlFlavor): Record<string, Migration> {
         await db.schema.createIndex('attachments_entity').on('attachments').columns(['entity_id', 'id']).execute();
       },
     },
+    '0006_orphan_suspects': {
+      async up(db: Kysely<any>) {
+        // Blobs the collector found unreferenced, and when it first did: only a second look, later, deletes.
+        await db.schema
+          .createTable('orphan_suspects')
+          .addColumn('storage_key', 'text', (c) => c.primaryKey())
+          .addColumn('first_seen', bigint, (c) => c.notNull())
+          .execute();
+      },
+    },
   };
 }
+
+/** Every migration's name, in order. */
+export const migrationNames = (): string[] => Object.keys(migrations('sqlite'));
 
 /** `schema`: where PostgreSQL keeps the migration bookkeeping (Kysely would otherwise find another schema's). */
 export async function migrateToLatest(db: Kysely<any>, flavor: SqlFlavor, schema?: string): Promise<void> {

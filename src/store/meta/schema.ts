@@ -106,4 +106,5 @@ export interface Database {
   };
   message_attachments: { message_id: number; attachment_id: number };
   settings: { key: string; value: string };
+  orphan_suspects: { storage_key: string; first_seen: number };
 }
