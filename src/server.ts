@@ -35,8 +35,8 @@ export async function openCore(config: CoreConfig): Promise<Affix> {
 
 /** Connects before serving, so a wrong URL stops the start instead of every request. */
 async function connectRedis(url: string): Promise<Redis> {
-  // Fail fast while disconnected rather than queue requests behind a reconnect.
   const { Redis } = await import('ioredis');
+  // Fail fast while disconnected rather than queue requests behind a reconnect.
   const redis = new Redis(url, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1 });
   await redis.connect();
   return redis;

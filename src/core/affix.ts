@@ -1,7 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { createWriteStream } from 'node:fs';
-import { readdir, rm, stat } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
+import { removeFilesOlderThan } from '../util/remove-old-files.js';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { BlobStore, ByteRange, DownloadHeaders } from '../store/blob/blob-store.js';
@@ -226,12 +227,12 @@ export class Affix {
     await this.deleteBlobs(released);
   }
 
-  /** Stored bytes by blob key (an attachment's or a thumbnail's), or a range of them. */
   /** Where the client may fetch the bytes directly, for a minute (presigned S3 downloads); null: stream them. */
   async directDownloadUrl(storageKey: string, headers: DownloadHeaders): Promise<string | null> {
     return this.blobs.downloadUrl(storageKey, headers, DIRECT_DOWNLOAD_TTL_S);
   }
 
+  /** Stored bytes by blob key (an attachment's or a thumbnail's), or a range of them. */
   async openContent(storageKey: string, range?: ByteRange): Promise<Readable> {
     const stream = await this.blobs.read(storageKey, range);
     if (!stream) throw new AffixError('internal', `Blob ${storageKey} is missing from the store`);
@@ -515,7 +516,7 @@ export class Affix {
       report.expired += released.count;
       report.blobsDeleted += await this.deleteBlobs(released);
     }
-    report.stagingRemoved = (await this.blobs.sweepStaging(now - ORPHAN_GRACE_MS)) + (await this.sweepScratch(now - ORPHAN_GRACE_MS));
+    report.stagingRemoved = (await this.blobs.sweepStaging(now - ORPHAN_GRACE_MS)) + (await removeFilesOlderThan(this.limits.scratchDir, now - ORPHAN_GRACE_MS));
     let batch: string[] = [];
     const sweep = async () => {
       const known = await this.meta.knownBlobKeys(batch);
@@ -532,20 +533,6 @@ export class Affix {
     }
     await sweep();
     return report;
-  }
-
-  /** Scratch copies a crash left behind. */
-  private async sweepScratch(before: number): Promise<number> {
-    let removed = 0;
-    for (const name of await readdir(this.limits.scratchDir).catch(() => [])) {
-      const path = join(this.limits.scratchDir, name);
-      const info = await stat(path).catch(() => null);
-      if (info && info.mtimeMs < before) {
-        await rm(path, { force: true });
-        removed++;
-      }
-    }
-    return removed;
   }
 
   private async deleteBlobs(released: Released): Promise<number> {

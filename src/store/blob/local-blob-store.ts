@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { storageKey } from '../../core/ids.js';
+import { removeFilesOlderThan } from '../../util/remove-old-files.js';
 import type { BlobStore, ByteRange, StoredBlob } from './blob-store.js';
 
 const KEY = /^[0-9a-f]{32}$/;
@@ -111,16 +112,7 @@ export class LocalBlobStore implements BlobStore {
   }
 
   async sweepStaging(before: number): Promise<number> {
-    let removed = 0;
-    for (const name of await readdirOrEmpty(this.stagingDir)) {
-      const path = join(this.stagingDir, name);
-      const info = await stat(path).catch(() => null);
-      if (info && info.mtimeMs < before) {
-        await rm(path, { force: true });
-        removed++;
-      }
-    }
-    return removed;
+    return removeFilesOlderThan(this.stagingDir, before);
   }
 }
 
