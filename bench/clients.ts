@@ -1,0 +1,139 @@
+import autocannon from 'autocannon';
+import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { Agent, request } from 'node:http';
+import { multipartStream, rawRequest } from '../test/harness.js';
+
+export const BOUNDARY = 'affix-bench-boundary';
+const agent = new Agent({ keepAlive: true, maxSockets: 64 });
+
+/** `count` MiB of random bytes: one random MiB repeated, its first bytes changed per upload so no two uploads are equal. */
+export function* randomMiB(count: number): Iterable<Buffer> {
+  const chunk = randomBytes(1 << 20);
+  for (let i = 0; i < count; i++) yield i === 0 ? Buffer.concat([randomBytes(64), chunk.subarray(64)]) : chunk;
+}
+
+export type UploadTarget = 'affix' | 'nginx' | 'fastify-plain' | 'tus-server';
+
+/** Uploads `mib` MiB to a system the way its clients do; resolves with where to download it, if anywhere. */
+export async function uploadLarge(target: UploadTarget, url: string, mib: number, headers: Record<string, string> = {}): Promise<string | null> {
+  const body = randomMiB(mib);
+  const multipart = { ...headers, 'content-type': `multipart/form-data; boundary=${BOUNDARY}` };
+  switch (target) {
+    case 'affix': {
+      const r = await rawRequest(`${url}/v2/attachments?filename=big.bin`, { method: 'POST', headers: multipart, body: multipartStream(BOUNDARY, body) });
+      if (r.status !== 201) throw new Error(`affix upload: ${r.status} ${r.body}`);
+      return JSON.parse(r.body).content as string;
+    }
+    case 'nginx': {
+      const path = `/dav/big-${randomBytes(4).toString('hex')}.bin`;
+      const r = await rawRequest(`${url}${path}`, { method: 'PUT', headers: { 'content-length': mib << 20 }, body: toAsync(body) });
+      if (r.status !== 201 && r.status !== 204) throw new Error(`nginx PUT: ${r.status}`);
+      return `${url}${path}`;
+    }
+    case 'fastify-plain': {
+      const r = await rawRequest(`${url}/upload`, { method: 'POST', headers: multipart, body: multipartStream(BOUNDARY, body) });
+      if (r.status !== 201) throw new Error(`fastify-plain upload: ${r.status} ${r.body}`);
+      return `${url}/files/${JSON.parse(r.body).id}`;
+    }
+    case 'tus-server': {
+      const created = await rawRequest(`${url}/files`, { method: 'POST', headers: { 'tus-resumable': '1.0.0', 'upload-length': mib << 20 } });
+      const location = created.headers.location as string;
+      if (created.status !== 201 || !location) throw new Error(`tus create: ${created.status}`);
+      const patched = await rawRequest(new URL(location, url).toString(), {
+        method: 'PATCH',
+        headers: { 'tus-resumable': '1.0.0', 'upload-offset': 0, 'content-type': 'application/offset+octet-stream', 'content-length': mib << 20 },
+        body: toAsync(body),
+      });
+      if (patched.status !== 204) throw new Error(`tus PATCH: ${patched.status} ${patched.body}`);
+      return null;
+    }
+  }
+}
+
+async function* toAsync(chunks: Iterable<Buffer>): AsyncIterable<Buffer> {
+  yield* chunks;
+}
+
+/** GETs a URL, discarding the bytes; resolves with how many arrived (following one redirect is not needed: none here). */
+export function download(url: string, headers: Record<string, string> = {}): Promise<{ status: number; bytes: number }> {
+  return new Promise((resolve, reject) => {
+    request(url, { agent, headers }, (response) => {
+      let bytes = 0;
+      response.on('data', (chunk: Buffer) => (bytes += chunk.length));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, bytes }));
+      response.on('error', reject);
+    })
+      .on('error', reject)
+      .end();
+  });
+}
+
+/** `count` reads of 1 MiB at random offsets of a `size`-byte file, one after another; resolves with MiB/s. */
+export async function randomRangeReads(url: string, size: number, count: number, headers: Record<string, string> = {}): Promise<number> {
+  const started = performance.now();
+  for (let i = 0; i < count; i++) {
+    const start = Math.floor(Math.random() * (size - (1 << 20)));
+    const { status, bytes } = await download(url, { ...headers, range: `bytes=${start}-${start + (1 << 20) - 1}` });
+    if (status !== 206 || bytes !== 1 << 20) throw new Error(`range read: ${status}, ${bytes} bytes`);
+  }
+  return count / ((performance.now() - started) / 1000);
+}
+
+export interface LoadResult {
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+}
+
+/** A fixed number of connections sending requests for `seconds`; each request's body may be changed first. */
+export async function load(options: {
+  url: string;
+  connections: number;
+  seconds: number;
+  method?: 'GET' | 'POST' | 'PUT';
+  headers?: Record<string, string>;
+  body?: Buffer;
+  /** Changes the request before it goes: a unique body or path, from a counter. */
+  vary?: (n: number, request: { path: string; body?: Buffer }) => void;
+}): Promise<LoadResult> {
+  let n = 0;
+  const vary = (req: autocannon.Request): autocannon.Request => {
+    const changed = { path: req.path ?? '/', body: req.body as Buffer | undefined };
+    options.vary!(n++, changed);
+    return { ...req, path: changed.path, body: changed.body };
+  };
+  const result = await autocannon({
+    url: options.url,
+    connections: options.connections,
+    duration: options.seconds,
+    requests: [
+      {
+        method: options.method ?? 'GET',
+        headers: options.headers,
+        ...(options.body ? { body: options.body } : {}),
+        ...(options.vary ? { setupRequest: (req: autocannon.Request) => vary(req) } : {}),
+      },
+    ],
+  });
+  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, errors: result.errors + result.non2xx };
+}
+
+/** A multipart body around `data`, as Affix and the plain Fastify app take it. */
+export function multipartBody(data: Buffer, filename = 'small.bin'): { body: Buffer; dataOffset: number } {
+  const head = Buffer.from(`--${BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="${filename}"\r\nContent-Type: application/octet-stream\r\n\r\n`);
+  return { body: Buffer.concat([head, data, Buffer.from(`\r\n--${BOUNDARY}--\r\n`)]), dataOffset: head.length };
+}
+
+export async function peakRssSampler(pid: number): Promise<{ stop(): number }> {
+  const read = async () => Number(/VmRSS:\s+(\d+) kB/.exec(await readFile(`/proc/${pid}/status`, 'utf8'))![1]) * 1024;
+  let peak = await read();
+  const timer = setInterval(() => void read().then((rss) => (peak = Math.max(peak, rss)), () => undefined), 20);
+  return {
+    stop() {
+      clearInterval(timer);
+      return peak;
+    },
+  };
+}

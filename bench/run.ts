@@ -1,0 +1,209 @@
+// `npm run bench`: every scenario against Affix and its peers, in alternation, several runs; prints
+// the medians with the ratio Affix/peer, and writes the table into bench/README.md.
+import { readFile, writeFile } from 'node:fs/promises';
+import { cpus, totalmem } from 'node:os';
+import { parseArgs } from 'node:util';
+import sharp from 'sharp';
+import { download, load, multipartBody, peakRssSampler, randomRangeReads, uploadLarge, type UploadTarget } from './clients.js';
+import { startAffix, startNginx, startPeer, type System } from './systems.js';
+
+const { values: flags } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '3' },
+    'size-mib': { type: 'string', default: '1024' },
+    seconds: { type: 'string', default: '20' },
+    connections: { type: 'string', default: '32' },
+    'meta-seconds': { type: 'string', default: '10' },
+    only: { type: 'string', default: '' },
+    'no-readme': { type: 'boolean', default: false },
+  },
+});
+const RUNS = Number(flags.runs);
+const SIZE_MIB = Number(flags['size-mib']);
+const SECONDS = Number(flags.seconds);
+const CONNECTIONS = Number(flags.connections);
+const META_SECONDS = Number(flags['meta-seconds']);
+const ONLY = new Set(flags.only ? flags.only.split(',') : ['upload', 'download', 'small', 'metadata', 'thumbnail', 'startup']);
+
+/** Samples per row and system, over all runs. */
+const samples = new Map<string, Map<string, number[]>>();
+const record = (row: string, system: string, value: number) => {
+  const bySystem = samples.get(row) ?? new Map<string, number[]>();
+  bySystem.set(system, [...(bySystem.get(system) ?? []), value]);
+  samples.set(row, bySystem);
+};
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+const log = (line: string) => process.stderr.write(`${line}\n`);
+/** The systems' order rotates with the run, so none always goes first (or last, on a warm machine). */
+const rotate = <T>(items: T[], run: number) => items.map((_, i) => items[(i + run) % items.length]!);
+
+async function largeFiles(run: number): Promise<void> {
+  const affix = await startAffix();
+  const nginx = await startNginx(affix);
+  const fastify = await startPeer('fastify-plain');
+  const tus = await startPeer('tus-server');
+  const systems: Array<[UploadTarget, System]> = [['affix', affix], ['nginx', nginx], ['fastify-plain', fastify], ['tus-server', tus]];
+  try {
+    for (const [target, system] of rotate(systems, run)) {
+      const headers = target === 'affix' ? affix.headers : {};
+      const rss = target === 'affix' ? await peakRssSampler(affix.pid) : null;
+      const started = performance.now();
+      const location = await uploadLarge(target, system.url, SIZE_MIB, headers);
+      const seconds = (performance.now() - started) / 1000;
+      record(`1. ${SIZE_MIB} MiB upload, MiB/s`, target, SIZE_MIB / seconds);
+      if (rss) record(`1. ${SIZE_MIB} MiB upload, Affix peak RSS MiB`, 'affix', rss.stop() / 2 ** 20);
+      log(`run ${run} ${target}: upload ${(SIZE_MIB / seconds).toFixed(0)} MiB/s`);
+      if (!location || !ONLY.has('download')) continue;
+      const urls = target === 'affix' ? [['affix', location], ['affix via nginx accel', location.replace(affix.url, nginx.accelUrl!)]] : [[target, location]];
+      for (const [name, url] of urls) {
+        const t0 = performance.now();
+        const { status, bytes } = await download(url!, headers);
+        if (status !== 200 || bytes !== SIZE_MIB << 20) throw new Error(`${name} download: ${status}, ${bytes} bytes`);
+        record(`2. ${SIZE_MIB} MiB download, MiB/s`, name!, SIZE_MIB / ((performance.now() - t0) / 1000));
+        record('2. 64 random 1 MiB Range reads, MiB/s', name!, await randomRangeReads(url!, SIZE_MIB << 20, 64, headers));
+      }
+    }
+  } finally {
+    await Promise.all([affix, nginx, fastify, tus].map((s) => s.stop()));
+  }
+}
+
+async function smallUploads(run: number): Promise<void> {
+  const data = Buffer.alloc(16 << 10, 7);
+  const { body, dataOffset } = multipartBody(data);
+  // Each request's bytes differ (a counter in the first 8), so no server can dedup or cache them.
+  const stamp = (n: number, buffer: Buffer, offset: number) => {
+    const copy = Buffer.from(buffer);
+    copy.writeBigUInt64BE(BigInt(n) + BigInt(run) * 10_000_000n, offset);
+    return copy;
+  };
+  const affix = await startAffix();
+  const nginx = await startNginx();
+  const fastify = await startPeer('fastify-plain');
+  const tus = await startPeer('tus-server');
+  const plans: Array<[string, () => Promise<Awaited<ReturnType<typeof load>>>]> = [
+    ['affix', () => load({ url: `${affix.url}/v2/attachments?filename=small.bin`, method: 'POST', connections: CONNECTIONS, seconds: SECONDS, headers: { ...affix.headers, 'content-type': `multipart/form-data; boundary=affix-bench-boundary` }, body, vary: (n, r) => void (r.body = stamp(n, body, dataOffset)) })],
+    ['nginx', () => load({ url: `${nginx.url}/dav/s/0.bin`, method: 'PUT', connections: CONNECTIONS, seconds: SECONDS, body: data, vary: (n, r) => { r.path = `/dav/s/${run}-${n}.bin`; r.body = stamp(n, data, 0); } })],
+    ['fastify-plain', () => load({ url: `${fastify.url}/upload`, method: 'POST', connections: CONNECTIONS, seconds: SECONDS, headers: { 'content-type': `multipart/form-data; boundary=affix-bench-boundary` }, body, vary: (n, r) => void (r.body = stamp(n, body, dataOffset)) })],
+    ['tus-server', () => load({ url: `${tus.url}/files`, method: 'POST', connections: CONNECTIONS, seconds: SECONDS, headers: { 'tus-resumable': '1.0.0', 'upload-length': String(data.length), 'content-type': 'application/offset+octet-stream' }, body: data, vary: (n, r) => void (r.body = stamp(n, data, 0)) })],
+  ];
+  try {
+    for (const [name, plan] of rotate(plans, run)) {
+      const result = await plan();
+      if (result.errors > 0) log(`run ${run} ${name}: ${result.errors} errors or non-2xx answers`);
+      record(`3. 16 KiB uploads x${CONNECTIONS}, uploads/s`, name, result.rps);
+      record(`3. 16 KiB uploads x${CONNECTIONS}, p50 ms`, name, result.p50);
+      record(`3. 16 KiB uploads x${CONNECTIONS}, p99 ms`, name, result.p99);
+      log(`run ${run} ${name}: ${result.rps.toFixed(0)} uploads/s, p99 ${result.p99} ms`);
+    }
+  } finally {
+    await Promise.all([affix, nginx, fastify, tus].map((s) => s.stop()));
+  }
+}
+
+async function metadataAndMedia(run: number): Promise<void> {
+  const affix = await startAffix();
+  try {
+    const json = { ...affix.headers, 'content-type': 'application/json' };
+    const issue = (await (await fetch(`${affix.url}/v2/issues/`, { method: 'POST', headers: json, body: JSON.stringify({ queue: 'BENCH', summary: 'many files' }) })).json()) as { key: string };
+    if (ONLY.has('metadata')) {
+      let lastId = '';
+      for (let i = 0; i < 1000; i += 20) {
+        const batch = await Promise.all(
+          Array.from({ length: 20 }, async (_, j) => {
+            const form = new FormData();
+            form.append('file', new Blob([`file ${i + j}`]), 'file');
+            const r = await fetch(`${affix.url}/v2/issues/${issue.key}/attachments?filename=f${i + j}.txt`, { method: 'POST', headers: affix.headers, body: form });
+            return ((await r.json()) as { id: string }).id;
+          }),
+        );
+        lastId = batch[0]!;
+      }
+      const one = await load({ url: `${affix.url}/v2/issues/${issue.key}/attachments/${lastId}`, connections: CONNECTIONS, seconds: META_SECONDS, headers: affix.headers });
+      record(`4. GET one attachment x${CONNECTIONS}, req/s`, 'affix', one.rps);
+      record(`4. GET one attachment x${CONNECTIONS}, p99 ms`, 'affix', one.p99);
+      const list = await load({ url: `${affix.url}/v2/issues/${issue.key}/attachments`, connections: 1, seconds: META_SECONDS, headers: affix.headers });
+      record('4. list of 1,000 attachments x1, req/s', 'affix', list.rps);
+      record('4. list of 1,000 attachments x1, p99 ms', 'affix', list.p99);
+      log(`run ${run}: GET one ${one.rps.toFixed(0)} req/s; list p99 ${list.p99} ms`);
+    }
+    if (ONLY.has('thumbnail')) {
+      const jpeg = await sharp({ create: { width: 6000, height: 4000, channels: 3, background: '#808080', noise: { type: 'gaussian', mean: 128, sigma: 40 } } }).jpeg({ quality: 90 }).toBuffer();
+      const form = new FormData();
+      form.append('file', new Blob([new Uint8Array(jpeg)]), 'file');
+      const file = (await (await fetch(`${affix.url}/v2/attachments?filename=photo-${run}.jpg`, { method: 'POST', headers: affix.headers, body: form })).json()) as { thumbnail: string };
+      const time = async () => {
+        const t0 = performance.now();
+        const { status } = await download(file.thumbnail, affix.headers);
+        if (status !== 200) throw new Error(`thumbnail: ${status}`);
+        return performance.now() - t0;
+      };
+      record('5. thumbnail of a 24 MP JPEG, first, ms', 'affix', await time());
+      const cached: number[] = [];
+      for (let i = 0; i < 20; i++) cached.push(await time());
+      record('5. thumbnail of a 24 MP JPEG, cached, ms', 'affix', median(cached));
+    }
+  } finally {
+    await affix.stop();
+  }
+}
+
+async function startup(): Promise<void> {
+  for (let i = 0; i < 5; i++) {
+    const affix = await startAffix();
+    record('6. start-up to first /healthz, ms', 'affix', affix.startupMs);
+    await affix.stop();
+  }
+}
+
+/** Each row's target: which peer, and the ratio (or absolute bound) Affix must reach. */
+const TARGETS: Array<{ match: RegExp; text: string; ok: (row: Map<string, number>) => boolean | null }> = [
+  { match: /^1\. .* MiB\/s/, text: '≥ 1.0x nginx', ok: (r) => ratio(r, 'nginx') >= 1 },
+  { match: /peak RSS/, text: '≤ 150 MB', ok: (r) => (r.get('affix') ?? Infinity) * 2 ** 20 <= 150e6 },
+  { match: /^2\. .* download/, text: '≥ 0.8x nginx; accel ≥ 0.95x', ok: (r) => ratio(r, 'nginx') >= 0.8 && (r.get('affix via nginx accel') ?? 0) / (r.get('nginx') ?? 1) >= 0.95 },
+  { match: /uploads\/s/, text: '≥ 1.0x nginx, ≥ 2x tus', ok: (r) => ratio(r, 'nginx') >= 1 && ratio(r, 'tus-server') >= 2 },
+  { match: /^3\. .*p99/, text: '≤ 50 ms', ok: (r) => (r.get('affix') ?? Infinity) <= 50 },
+  { match: /GET one .*req\/s/, text: '≥ 10,000', ok: (r) => (r.get('affix') ?? 0) >= 10_000 },
+  { match: /list of .*p99/, text: '≤ 20 ms', ok: (r) => (r.get('affix') ?? Infinity) <= 20 },
+  { match: /first, ms/, text: '≤ 300 ms', ok: (r) => (r.get('affix') ?? Infinity) <= 300 },
+  { match: /cached, ms/, text: '≤ 5 ms', ok: (r) => (r.get('affix') ?? Infinity) <= 5 },
+];
+const ratio = (row: Map<string, number>, peer: string) => (row.get('affix') ?? 0) / (row.get(peer) ?? Infinity);
+
+function table(): string {
+  const columns = ['affix', 'affix via nginx accel', 'nginx', 'fastify-plain', 'tus-server'];
+  const format = (v: number | undefined) => (v === undefined ? '' : v >= 100 ? v.toFixed(0) : v.toFixed(1));
+  const lines = [
+    `| Scenario | ${columns.join(' | ')} | Affix/nginx | Affix/fastify | Affix/tus | Target | Met |`,
+    `|---|${columns.map(() => '---:').join('|')}|---:|---:|---:|---|---|`,
+  ];
+  for (const [name, bySystem] of [...samples.entries()].sort(([a], [b]) => a.localeCompare(b))) {
+    const row = new Map([...bySystem.entries()].map(([system, values]) => [system, median(values)]));
+    const r = (peer: string) => (row.has('affix') && row.has(peer) ? `${(row.get('affix')! / row.get(peer)!).toFixed(2)}x` : '');
+    const target = TARGETS.find((t) => t.match.test(name));
+    const met = target ? (target.ok(row) ? 'yes' : 'no') : '';
+    lines.push(`| ${name} | ${columns.map((c) => format(row.get(c))).join(' | ')} | ${r('nginx')} | ${r('fastify-plain')} | ${r('tus-server')} | ${target?.text ?? ''} | ${met} |`);
+  }
+  return lines.join('\n');
+}
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  for (let run = 0; run < RUNS; run++) {
+    log(`--- run ${run + 1} of ${RUNS}`);
+    if (ONLY.has('upload') || ONLY.has('download')) await largeFiles(run);
+    if (ONLY.has('small')) await smallUploads(run);
+    if (ONLY.has('metadata') || ONLY.has('thumbnail')) await metadataAndMedia(run);
+  }
+  if (ONLY.has('startup')) await startup();
+  const machine = `${cpus().length} × ${cpus()[0]?.model.trim()}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${new Date().toISOString().slice(0, 10)}`;
+  const report = `Medians of ${RUNS} runs (start-up: 5), ${Math.round((Date.now() - started) / 1000)} s in all; ${machine}.\n\n${table()}\n`;
+  process.stdout.write(`\n${report}`);
+  if (!flags['no-readme']) {
+    const readme = await readFile('bench/README.md', 'utf8');
+    const updated = readme.replace(/<!-- table -->[\s\S]*<!-- \/table -->/, `<!-- table -->\n${report}<!-- /table -->`);
+    await writeFile('bench/README.md', updated);
+  }
+}
+
+await main();
