@@ -18,6 +18,7 @@ import type {
   OrgLimits,
   Released,
 } from './meta-store.js';
+import { GroupCommit } from './group-commit.js';
 import { migrateToLatest, type SqlFlavor } from './migrations.js';
 import type { Database } from './schema.js';
 
@@ -73,7 +74,11 @@ export class KyselyMetaStore implements MetaStore {
     private readonly flavor: SqlFlavor,
     /** How this backend runs the migrations (PostgreSQL serializes nodes that start together). */
     private readonly runMigrations: () => Promise<void> = () => migrateToLatest(db, flavor),
-  ) {}
+  ) {
+    this.groupCommit = new GroupCommit(db);
+  }
+
+  private readonly groupCommit: GroupCommit;
 
   async migrate(): Promise<void> {
     await this.runMigrations();
@@ -468,47 +473,57 @@ export class KyselyMetaStore implements MetaStore {
     a: NewAttachment,
     options: { quotaBytes: number | null } = { quotaBytes: null },
   ): Promise<{ attachment: Attachment; duplicateKey: string | null }> {
-    const { id, blobKey } = await this.db.transaction().execute(async (trx) => {
-      if (options.quotaBytes !== null) {
-        // In the same transaction as the insert, so concurrent uploads cannot all see room for themselves.
-        await this.lockOrg(trx, a.orgId);
-        const used = await this.spaceUsed(trx, a.orgId);
-        if (used + a.size > options.quotaBytes) {
-          throw new AffixError('quota_exceeded', "Upload would exceed your organization's upload quota.");
-        }
-      }
-      // One statement, so concurrent uploads of identical bytes cannot both create a blob row.
-      const blob = await trx
-        .insertInto('blobs')
-        .values({ sha256: a.sha256, size: a.size, storage_key: a.storageKey, ref_count: 1, created_at: a.createdAt })
-        .onConflict((oc) => oc.column('sha256').doUpdateSet((eb) => ({ ref_count: eb('blobs.ref_count', '+', 1) })))
-        .returning(['id', 'storage_key'])
-        .executeTakeFirstOrThrow();
-      const row = await trx
-        .insertInto('attachments')
-        .values({
-          org_id: a.orgId,
-          owner_id: a.ownerId,
-          blob_id: num(blob.id),
-          name: a.name,
-          mimetype: a.mimetype,
-          size: a.size,
-          width: a.width,
-          height: a.height,
-          created_at: a.createdAt,
-          expires_at: a.expiresAt,
-          issue_id: a.issueId,
-          comment_id: a.commentId,
-          path_id: a.pathId,
-          entity_id: a.entityId,
-        })
-        .returning('id')
-        .executeTakeFirstOrThrow();
-      return { id: num(row.id), blobKey: blob.storage_key };
-    });
+    // SQLite: uploads committing in the same turn of the event loop share one transaction, and one fsync.
+    const { id, blobKey } =
+      this.flavor === 'sqlite'
+        ? await this.groupCommit.run((trx) => this.recordAttachment(trx, a, options))
+        : await this.db.transaction().execute((trx) => this.recordAttachment(trx, a, options));
     const attachment = await this.getAttachment(a.orgId, id);
     if (!attachment) throw new Error('attachment vanished after insert');
     return { attachment, duplicateKey: blobKey === a.storageKey ? null : a.storageKey };
+  }
+
+  private async recordAttachment(
+    trx: Transaction<Database>,
+    a: NewAttachment,
+    options: { quotaBytes: number | null },
+  ): Promise<{ id: number; blobKey: string }> {
+    if (options.quotaBytes !== null) {
+      // In the same transaction as the insert, so concurrent uploads cannot all see room for themselves.
+      await this.lockOrg(trx, a.orgId);
+      const used = await this.spaceUsed(trx, a.orgId);
+      if (used + a.size > options.quotaBytes) {
+        throw new AffixError('quota_exceeded', "Upload would exceed your organization's upload quota.");
+      }
+    }
+    // One statement, so concurrent uploads of identical bytes cannot both create a blob row.
+    const blob = await trx
+      .insertInto('blobs')
+      .values({ sha256: a.sha256, size: a.size, storage_key: a.storageKey, ref_count: 1, created_at: a.createdAt })
+      .onConflict((oc) => oc.column('sha256').doUpdateSet((eb) => ({ ref_count: eb('blobs.ref_count', '+', 1) })))
+      .returning(['id', 'storage_key'])
+      .executeTakeFirstOrThrow();
+    const row = await trx
+      .insertInto('attachments')
+      .values({
+        org_id: a.orgId,
+        owner_id: a.ownerId,
+        blob_id: num(blob.id),
+        name: a.name,
+        mimetype: a.mimetype,
+        size: a.size,
+        width: a.width,
+        height: a.height,
+        created_at: a.createdAt,
+        expires_at: a.expiresAt,
+        issue_id: a.issueId,
+        comment_id: a.commentId,
+        path_id: a.pathId,
+        entity_id: a.entityId,
+      })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    return { id: num(row.id), blobKey: blob.storage_key };
   }
 
   async getAttachment(orgId: number, id: number): Promise<Attachment | null> {

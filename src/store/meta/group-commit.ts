@@ -1,0 +1,59 @@
+import { sql, type Kysely, type Transaction } from 'kysely';
+import type { Database } from './schema.js';
+
+interface Pending<T> {
+  work: (trx: Transaction<Database>) => Promise<T>;
+  resolve: (value: T) => void;
+  reject: (reason: unknown) => void;
+}
+
+/**
+ * Group commit for a database with one writer (SQLite): units of work that arrive in the same turn
+ * of the event loop run in one transaction, each inside its own savepoint, so one failing unit
+ * (a quota refusal) is rolled back alone. Every unit's promise settles only after the COMMIT, so
+ * a resolved unit is durable exactly as if it had committed alone; the COMMIT's fsync is shared.
+ */
+export class GroupCommit {
+  private pending: Array<Pending<any>> = [];
+  private scheduled = false;
+
+  constructor(private readonly db: Kysely<Database>) {}
+
+  run<T>(work: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.pending.push({ work, resolve, reject });
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => void this.flush());
+      }
+    });
+  }
+
+  private async flush(): Promise<void> {
+    const batch = this.pending;
+    this.pending = [];
+    this.scheduled = false;
+    const settle: Array<() => void> = [];
+    try {
+      await this.db.transaction().execute(async (trx) => {
+        for (const unit of batch) {
+          await sql`SAVEPOINT affix_unit`.execute(trx);
+          try {
+            const value = await unit.work(trx);
+            await sql`RELEASE affix_unit`.execute(trx);
+            settle.push(() => unit.resolve(value));
+          } catch (err) {
+            await sql`ROLLBACK TO affix_unit`.execute(trx);
+            await sql`RELEASE affix_unit`.execute(trx);
+            settle.push(() => unit.reject(err));
+          }
+        }
+      });
+    } catch (err) {
+      // The COMMIT itself failed: nothing of the batch is stored.
+      for (const unit of batch) unit.reject(err);
+      return;
+    }
+    for (const done of settle) done();
+  }
+}
