@@ -1,5 +1,6 @@
 // `npm run bench`: every scenario against Affix and its peers, in alternation, several runs; prints
 // the medians with the ratio Affix/peer, and writes the table into bench/README.md.
+import { spawnSync } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -34,6 +35,11 @@ const record = (row: string, system: string, value: number) => {
 };
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 const log = (line: string) => process.stderr.write(`${line}\n`);
+/**
+ * Writes back every dirty page before a measurement: Affix fsyncs, the peers do not, so without this
+ * Affix would pay for the writeback of whatever the system before it left in the page cache.
+ */
+const settleDisk = () => spawnSync('sync');
 /** The systems' order rotates with the run, so none always goes first (or last, on a warm machine). */
 const rotate = <T>(items: T[], run: number) => items.map((_, i) => items[(i + run) % items.length]!);
 
@@ -45,6 +51,7 @@ async function largeFiles(run: number): Promise<void> {
   const systems: Array<[UploadTarget, System]> = [['affix', affix], ['nginx', nginx], ['fastify-plain', fastify], ['tus-server', tus]];
   try {
     for (const [target, system] of rotate(systems, run)) {
+      settleDisk();
       const headers = target === 'affix' ? affix.headers : {};
       const rss = target === 'affix' ? await peakRssSampler(affix.pid) : null;
       const started = performance.now();
@@ -89,6 +96,7 @@ async function smallUploads(run: number): Promise<void> {
   ];
   try {
     for (const [name, plan] of rotate(plans, run)) {
+      settleDisk();
       const result = await plan();
       if (result.errors > 0) log(`run ${run} ${name}: ${result.errors} errors or non-2xx answers`);
       record(`3. 16 KiB uploads x${CONNECTIONS}, uploads/s`, name, result.rps);
