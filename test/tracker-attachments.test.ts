@@ -255,6 +255,26 @@ describe('Tracker dialect: issue attachments', () => {
       }
     });
 
+    it('finds an issue attachment by the issue key or id in any case, and tells a missing issue from a missing file', async () => {
+      const one = await json(await postJson(ivan, '/v2/issues', { queue: 'REF', summary: 'one' }));
+      const two = await json(await postJson(ivan, '/v2/issues', { queue: 'REF', summary: 'two' }));
+      const file = await json(await upload(ivan, `/v2/issues/${one.key}/attachments`, 'ref'));
+      for (const ref of [one.key, one.key.toLowerCase(), one.id, one.id.toUpperCase()]) {
+        const response = await api(ivan, `/v2/issues/${ref}/attachments/${file.id}`);
+        assert.equal(response.status, 200, ref);
+        assert.equal((await json(response)).id, file.id);
+      }
+      const elsewhere = await api(ivan, `/v2/issues/${two.key}/attachments/${file.id}`);
+      assert.equal(elsewhere.status, 404);
+      assert.match((await json(elsewhere)).errorMessages[0], /Attachment/);
+      const missing = await api(ivan, `/v2/issues/REF-999/attachments/${file.id}`);
+      assert.equal(missing.status, 404);
+      assert.match((await json(missing)).errorMessages[0], /Issue/);
+      const deleted = await api(ivan, `/v2/issues/${two.key}/attachments/${file.id}`, { method: 'DELETE' });
+      assert.equal(deleted.status, 404);
+      assert.equal((await api(ivan, `/v2/issues/${one.key}/attachments/${file.id}`)).status, 200);
+    });
+
     it('answers 413 for a JSON body over the limit', async () => {
       const response = await postJson(ivan, '/v2/issues', { queue: 'JUNE', summary: 'x'.repeat(2 << 20) });
       assert.equal(response.status, 413);

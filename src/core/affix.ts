@@ -8,7 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import type { BlobStore, ByteRange, DownloadHeaders } from '../store/blob/blob-store.js';
 import type { MetaStore, Page, Released } from '../store/meta/meta-store.js';
 import { AffixError, notFound } from './errors.js';
-import { cloudUid, hashSecret, passportUid, secret } from './ids.js';
+import { cloudUid, hashSecret, isHex24, passportUid, secret } from './ids.js';
 import { ENTITY_TYPES, type Attachment, type ClaimedAttachment, type Comment, type Entity, type EntityComment, type EntityType, type Issue, type Message, type Org, type Thumbnail, type User } from './model.js';
 import { cleanFileName, pathSegmentName } from './names.js';
 import { linkedPathIds } from './links.js';
@@ -194,14 +194,20 @@ export class Affix {
   /** An attachment the actor may see: any of their org's attached files, or their own temporary ones. */
   async getAttachment(actor: Actor, id: number): Promise<Attachment> {
     const found = await this.meta.getAttachment(actor.org.id, id);
-    if (!found || (found.expiresAt !== null && found.owner.id !== actor.user.id)) throw notFound('Attachment');
+    if (!found || !visibleTo(actor, found)) throw notFound('Attachment');
     return found;
   }
 
-  async getIssueAttachment(actor: Actor, issue: Issue, id: number): Promise<Attachment> {
-    const found = await this.getAttachment(actor, id);
-    if (found.issueId !== issue.id) throw notFound('Attachment');
-    return found;
+  /**
+   * An issue's attachment, the issue named by its key or its id. The attachment's row carries its
+   * issue's id and key, so the issue itself is looked up only to tell which of the two is missing.
+   */
+  async getIssueAttachment(actor: Actor, issueRef: string, id: number): Promise<Attachment> {
+    const found = await this.meta.getAttachment(actor.org.id, id);
+    const onIssue = isHex24(issueRef) ? found?.issueId === issueRef.toLowerCase() : found?.issueKey === issueRef.toUpperCase();
+    if (found && onIssue && visibleTo(actor, found)) return found;
+    await this.getIssue(actor, issueRef);
+    throw notFound('Attachment');
   }
 
   listIssueAttachments(actor: Actor, issue: Issue, page?: Page): Promise<Attachment[]> {
@@ -558,4 +564,9 @@ export function parseId(value: unknown): number | null {
   if (!/^[1-9][0-9]{0,15}$/.test(text)) return null;
   const id = Number(text);
   return Number.isSafeInteger(id) ? id : null;
+}
+
+/** A temporary file (not yet attached) is its uploader's alone; an attached one, the whole org's. */
+function visibleTo(actor: Actor, attachment: Attachment): boolean {
+  return attachment.expiresAt === null || attachment.owner.id === actor.user.id;
 }

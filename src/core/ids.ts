@@ -3,6 +3,9 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 /** A 24-hex id, the shape Tracker uses for issue ids and comment `longId`s. */
 export const hex24 = (): string => randomBytes(12).toString('hex');
 
+/** Whether a reference names a 24-hex id (rather than a key such as `QUEUE-12` or a short number). */
+export const isHex24 = (value: string): boolean => /^[0-9a-f]{24}$/i.test(value);
+
 /** A storage key: 32 hex characters, never derived from anything a user sent. */
 export const storageKey = (): string => randomBytes(16).toString('hex');
 

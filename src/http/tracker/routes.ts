@@ -81,6 +81,8 @@ export async function trackerRoutes(instance: FastifyInstance, { core, baseUrl, 
   };
 
   const issueOf = (request: { actor: Actor; params: { issue: string } }) => core.getIssue(request.actor, request.params.issue);
+  const issueAttachmentOf = (request: { actor: Actor; params: { issue: string; id: string } }) =>
+    core.getIssueAttachment(request.actor, request.params.issue, idOf(request.params.id));
   const idOf = (raw: string) => {
     const id = parseId(raw);
     if (id === null) throw notFound('Attachment');
@@ -244,8 +246,7 @@ export async function trackerRoutes(instance: FastifyInstance, { core, baseUrl, 
   );
 
   app.get('/v2/issues/:issue/attachments/:id', { schema: { params: IssueFileParams } }, async (request) => {
-    const issue = await issueOf(request);
-    return attachmentJson(baseUrl(request), await core.getIssueAttachment(request.actor, issue, idOf(request.params.id)));
+    return attachmentJson(baseUrl(request), await issueAttachmentOf(request));
   });
 
   // The name segment is for people and browsers; the id decides which file is served.
@@ -255,9 +256,7 @@ export async function trackerRoutes(instance: FastifyInstance, { core, baseUrl, 
     url: '/v2/issues/:issue/attachments/:id/:filename',
     schema: { params: DownloadParams },
     handler: async (request, reply) => {
-      const issue = await issueOf(request);
-      const attachment = await core.getIssueAttachment(request.actor, issue, idOf(request.params.id));
-      return send(request, reply, servedAttachment(attachment));
+      return send(request, reply, servedAttachment(await issueAttachmentOf(request)));
     },
   });
 
@@ -266,14 +265,12 @@ export async function trackerRoutes(instance: FastifyInstance, { core, baseUrl, 
     url: '/v2/issues/:issue/thumbnails/:id',
     schema: { params: IssueFileParams, querystring: ThumbnailQuery },
     handler: async (request, reply) => {
-      const issue = await issueOf(request);
-      return thumbnail(request, reply, await core.getIssueAttachment(request.actor, issue, idOf(request.params.id)));
+      return thumbnail(request, reply, await issueAttachmentOf(request));
     },
   });
 
   app.delete('/v2/issues/:issue/attachments/:id', { schema: { params: IssueFileParams } }, async (request, reply) => {
-    const issue = await issueOf(request);
-    await core.deleteAttachment(request.actor, await core.getIssueAttachment(request.actor, issue, idOf(request.params.id)));
+    await core.deleteAttachment(request.actor, await issueAttachmentOf(request));
     return reply.code(204).send();
   });
 

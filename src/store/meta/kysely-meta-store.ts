@@ -1,6 +1,6 @@
 import type { Kysely, Transaction } from 'kysely';
 import { AffixError } from '../../core/errors.js';
-import { hex24 } from '../../core/ids.js';
+import { hex24, isHex24 } from '../../core/ids.js';
 import type { Attachment, ClaimedAttachment, Comment, Entity, EntityComment, EntityType, Issue, Message, Org, Thumbnail, User } from '../../core/model.js';
 import type {
   AttachmentClaim,
@@ -20,11 +20,10 @@ import type {
 } from './meta-store.js';
 import { GroupCommit } from './group-commit.js';
 import { migrateToLatest, type SqlFlavor } from './migrations.js';
+import { preparedQuery, type SlotOf } from './prepared-query.js';
 import type { Database } from './schema.js';
 
 type Row = Record<string, unknown>;
-
-const HEX24 = /^[0-9a-f]{24}$/i;
 
 const USER_COLUMNS = [
   'u.id as u_id',
@@ -76,9 +75,11 @@ export class KyselyMetaStore implements MetaStore {
     private readonly runMigrations: () => Promise<void> = () => migrateToLatest(db, flavor),
   ) {
     this.groupCommit = new GroupCommit(db);
+    this.lookups = hotLookups(db);
   }
 
   private readonly groupCommit: GroupCommit;
+  private readonly lookups: ReturnType<typeof hotLookups>;
 
   async migrate(): Promise<void> {
     await this.runMigrations();
@@ -146,20 +147,15 @@ export class KyselyMetaStore implements MetaStore {
   }
 
   async findUserByTokenHash(tokenHash: string): Promise<{ user: User; org: Org } | null> {
-    return this.findUserBy('u.token_hash', tokenHash);
+    return this.findUserBy(this.lookups.userByTokenHash, tokenHash);
   }
 
   async findUserByApiKeyHash(apiKeyHash: string): Promise<{ user: User; org: Org } | null> {
-    return this.findUserBy('u.api_key_hash', apiKeyHash);
+    return this.findUserBy(this.lookups.userByApiKeyHash, apiKeyHash);
   }
 
-  private async findUserBy(column: 'u.token_hash' | 'u.api_key_hash', hash: string): Promise<{ user: User; org: Org } | null> {
-    const row = await this.db
-      .selectFrom('users as u')
-      .innerJoin('orgs as o', 'o.id', 'u.org_id')
-      .select([...USER_COLUMNS, ...ORG_COLUMNS])
-      .where(column, '=', hash)
-      .executeTakeFirst();
+  private async findUserBy(lookup: (args: { hash: string }) => Promise<Row[]>, hash: string): Promise<{ user: User; org: Org } | null> {
+    const [row] = await lookup({ hash });
     return row ? { user: toUser(row), org: toOrg(row) } : null;
   }
 
@@ -214,15 +210,9 @@ export class KyselyMetaStore implements MetaStore {
   }
 
   async findIssue(orgId: number, keyOrId: string): Promise<Issue | null> {
-    const byId = HEX24.test(keyOrId);
-    const row = await this.db
-      .selectFrom('issues as i')
-      .innerJoin('users as u', 'u.id', 'i.created_by')
-      .innerJoin('queues as q', 'q.id', 'i.queue_id')
-      .select([...USER_COLUMNS, 'i.id', 'i.org_id', 'i.key', 'i.summary', 'i.description', 'i.created_at', 'i.updated_at', 'q.key as queue_key'])
-      .where('i.org_id', '=', orgId)
-      .where(byId ? 'i.id' : 'i.key', '=', byId ? keyOrId.toLowerCase() : keyOrId.toUpperCase())
-      .executeTakeFirst();
+    const [row] = isHex24(keyOrId)
+      ? await this.lookups.issueById({ orgId, value: keyOrId.toLowerCase() })
+      : await this.lookups.issueByKey({ orgId, value: keyOrId.toUpperCase() });
     if (!row) return null;
     return {
       id: row.id,
@@ -347,7 +337,7 @@ export class KyselyMetaStore implements MetaStore {
   }
 
   async findEntity(orgId: number, type: EntityType, idOrShortId: string): Promise<Entity | null> {
-    const byId = HEX24.test(idOrShortId);
+    const byId = isHex24(idOrShortId);
     if (!byId && !/^\d{1,15}$/.test(idOrShortId)) return null;
     const row = await this.db
       .selectFrom('entities as e')
@@ -402,7 +392,7 @@ export class KyselyMetaStore implements MetaStore {
   }
 
   async listEntityAttachments(orgId: number, entityId: string, page?: Page): Promise<Attachment[]> {
-    const rows = await paged(this.attachmentQuery(orgId).where('a.entity_id', '=', entityId).orderBy('a.id'), page).execute();
+    const rows = await paged(attachmentQuery(this.db, orgId).where('a.entity_id', '=', entityId).orderBy('a.id'), page).execute();
     return rows.map(toAttachment);
   }
 
@@ -527,17 +517,17 @@ export class KyselyMetaStore implements MetaStore {
   }
 
   async getAttachment(orgId: number, id: number): Promise<Attachment | null> {
-    const row = await this.attachmentQuery(orgId).where('a.id', '=', id).executeTakeFirst();
+    const [row] = await this.lookups.attachmentById({ orgId, id });
     return row ? toAttachment(row) : null;
   }
 
   async getAttachmentByPathId(orgId: number, pathId: string): Promise<Attachment | null> {
-    const row = await this.attachmentQuery(orgId).where('a.path_id', '=', pathId).executeTakeFirst();
+    const [row] = await this.lookups.attachmentByPathId({ orgId, pathId });
     return row ? toAttachment(row) : null;
   }
 
   async listOwnAttachments(orgId: number, ownerId: number): Promise<ClaimedAttachment[]> {
-    const rows = await this.attachmentQuery(orgId).where('a.owner_id', '=', ownerId).orderBy('a.id', 'desc').execute();
+    const rows = await attachmentQuery(this.db, orgId).where('a.owner_id', '=', ownerId).orderBy('a.id', 'desc').execute();
     if (rows.length === 0) return [];
     const links = await this.db
       .selectFrom('message_attachments as ma')
@@ -574,42 +564,14 @@ export class KyselyMetaStore implements MetaStore {
   }
 
   async listIssueAttachments(orgId: number, issueId: string, page?: Page): Promise<Attachment[]> {
-    const rows = await paged(this.attachmentQuery(orgId).where('a.issue_id', '=', issueId).orderBy('a.id'), page).execute();
+    const rows = page
+      ? await this.lookups.issueAttachmentsPage({ orgId, issueId, limit: page.limit, offset: page.offset })
+      : await this.lookups.issueAttachments({ orgId, issueId });
     return rows.map(toAttachment);
   }
 
   async countIssueAttachments(orgId: number, issueId: string): Promise<number> {
     return this.countAttachments(orgId, 'issue_id', issueId);
-  }
-
-  private attachmentQuery(orgId: number) {
-    return this.db
-      .selectFrom('attachments as a')
-      .innerJoin('blobs as b', 'b.id', 'a.blob_id')
-      .innerJoin('users as u', 'u.id', 'a.owner_id')
-      .leftJoin('issues as i', 'i.id', 'a.issue_id')
-      .leftJoin('comments as c', 'c.id', 'a.comment_id')
-      .select([
-        ...USER_COLUMNS,
-        'a.id',
-        'a.org_id',
-        'a.name',
-        'a.mimetype',
-        'a.size',
-        'a.width',
-        'a.height',
-        'a.created_at',
-        'a.expires_at',
-        'a.issue_id',
-        'a.comment_id',
-        'b.sha256',
-        'b.storage_key',
-        'i.key as issue_key',
-        'c.long_id as comment_long_id',
-        'a.path_id',
-        'a.entity_id',
-      ])
-      .where('a.org_id', '=', orgId);
   }
 
   async deleteAttachment(orgId: number, id: number): Promise<Released> {
@@ -875,6 +837,80 @@ function toAttachment(r: Row): Attachment {
 }
 
 /** The rows of one page; the whole list without a page. */
+function attachmentQuery(db: Kysely<Database>, orgId: number) {
+return db
+    .selectFrom('attachments as a')
+    .innerJoin('blobs as b', 'b.id', 'a.blob_id')
+    .innerJoin('users as u', 'u.id', 'a.owner_id')
+    .leftJoin('issues as i', 'i.id', 'a.issue_id')
+    .leftJoin('comments as c', 'c.id', 'a.comment_id')
+    .select([
+      ...USER_COLUMNS,
+      'a.id',
+      'a.org_id',
+      'a.name',
+      'a.mimetype',
+      'a.size',
+      'a.width',
+      'a.height',
+      'a.created_at',
+      'a.expires_at',
+      'a.issue_id',
+      'a.comment_id',
+      'b.sha256',
+      'b.storage_key',
+      'i.key as issue_key',
+      'c.long_id as comment_long_id',
+      'a.path_id',
+      'a.entity_id',
+    ])
+    .where('a.org_id', '=', orgId);
+}
+
+/**
+ * The lookups every read request makes (auth, the issue, one attachment, an issue's list), compiled
+ * once per store: see prepared-query.ts.
+ */
+function hotLookups(db: Kysely<Database>) {
+  const userBy = (column: 'u.token_hash' | 'u.api_key_hash') =>
+    preparedQuery(db, (slot: SlotOf<{ hash: string }>) =>
+      db
+        .selectFrom('users as u')
+        .innerJoin('orgs as o', 'o.id', 'u.org_id')
+        .select([...USER_COLUMNS, ...ORG_COLUMNS])
+        .where(column, '=', slot('hash')),
+    );
+  const issueBy = (column: 'i.id' | 'i.key') =>
+    preparedQuery(db, (slot: SlotOf<{ orgId: number; value: string }>) =>
+      db
+        .selectFrom('issues as i')
+        .innerJoin('users as u', 'u.id', 'i.created_by')
+        .innerJoin('queues as q', 'q.id', 'i.queue_id')
+        .select([...USER_COLUMNS, 'i.id', 'i.org_id', 'i.key', 'i.summary', 'i.description', 'i.created_at', 'i.updated_at', 'q.key as queue_key'])
+        .where('i.org_id', '=', slot('orgId'))
+        .where(column, '=', slot('value')),
+    );
+  type IssueList = { orgId: number; issueId: string };
+  const issueAttachments = (slot: SlotOf<IssueList>) =>
+    attachmentQuery(db, slot('orgId')).where('a.issue_id', '=', slot('issueId')).orderBy('a.id');
+  return {
+    userByTokenHash: userBy('u.token_hash'),
+    userByApiKeyHash: userBy('u.api_key_hash'),
+    issueById: issueBy('i.id'),
+    issueByKey: issueBy('i.key'),
+    attachmentById: preparedQuery(db, (slot: SlotOf<{ orgId: number; id: number }>) =>
+      attachmentQuery(db, slot('orgId')).where('a.id', '=', slot('id')),
+    ),
+    attachmentByPathId: preparedQuery(db, (slot: SlotOf<{ orgId: number; pathId: string }>) =>
+      attachmentQuery(db, slot('orgId')).where('a.path_id', '=', slot('pathId')),
+    ),
+    issueAttachments: preparedQuery(db, issueAttachments),
+    issueAttachmentsPage: preparedQuery(db, (slot: SlotOf<IssueList & { limit: number; offset: number }>) =>
+      issueAttachments(slot).limit(slot('limit')).offset(slot('offset')),
+    ),
+  };
+}
+
 function paged<Q extends { limit(n: number): Q; offset(n: number): Q }>(query: Q, page: Page | undefined): Q {
   return page ? query.limit(page.limit).offset(page.offset) : query;
 }

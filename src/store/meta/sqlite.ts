@@ -1,5 +1,5 @@
 import BetterSqlite3 from 'better-sqlite3';
-import { Kysely, SqliteDialect, type SqliteDatabase } from 'kysely';
+import { Kysely, SqliteDialect, type SqliteDatabase, type SqliteStatement } from 'kysely';
 import { KyselyMetaStore } from './kysely-meta-store.js';
 import type { Database } from './schema.js';
 
@@ -22,7 +22,7 @@ const STATEMENT_CACHE_SIZE = 256;
  * SQL text reuses its prepared statement (least recently used ones are dropped past the cache size).
  */
 function withStatementCache(database: BetterSqlite3.Database): SqliteDatabase {
-  const cache = new Map<string, BetterSqlite3.Statement>();
+  const cache = new Map<string, SqliteStatement>();
   return {
     close: () => database.close(),
     prepare(sql: string) {
@@ -30,11 +30,37 @@ function withStatementCache(database: BetterSqlite3.Database): SqliteDatabase {
       if (statement) {
         cache.delete(sql);
       } else {
-        statement = database.prepare(sql);
+        const prepared = database.prepare(sql);
+        statement = prepared.reader ? withRowsBuiltInJs(prepared) : prepared;
         if (cache.size >= STATEMENT_CACHE_SIZE) cache.delete(cache.keys().next().value!);
       }
       cache.set(sql, statement);
       return statement;
+    },
+  };
+}
+
+/**
+ * better-sqlite3 builds each row object through V8's C++ API, interning every column name again for
+ * every row: `perf` put half of `Statement::all` there when serving one attachment (a 25-column
+ * row). It hands out plain arrays much more cheaply. Each statement then gets a function returning an
+ * object literal with its columns as keys, so every row of it shares one hidden class from the start
+ * (GET one attachment: 7.2k -> 8.2k req/s, a list of 1,000: 80 -> 135 req/s; a loop of assignments
+ * got only 7.4k and 100).
+ */
+function withRowsBuiltInJs(statement: BetterSqlite3.Statement): SqliteStatement {
+  const names = statement.columns().map((column) => column.name);
+  // Like better-sqlite3's own objects, a later column of the same name wins. The names are our SQL's.
+  const last = new Map(names.map((name, i) => [name, i]));
+  const literal = [...last].map(([name, i]) => `${JSON.stringify(name)}: row[${i}]`).join(', ');
+  const toObject = new Function('row', `return { ${literal} };`) as (row: unknown[]) => Record<string, unknown>;
+  statement.raw(true);
+  return {
+    reader: true,
+    all: (parameters) => (statement.all(parameters) as unknown[][]).map(toObject),
+    run: (parameters) => statement.run(parameters),
+    *iterate(parameters) {
+      for (const row of statement.iterate(parameters) as IterableIterator<unknown[]>) yield toObject(row);
     },
   };
 }
