@@ -19,6 +19,8 @@ export interface Config {
   /** Requests a minute one token (or one address, without a token) may make; 0: no limit. */
   rateLimitPerMinute: number;
   logLevel: string;
+  /** How long a node trusts a token or API key it has just looked up; 0: every request asks the database. */
+  authCacheMs: number;
   /** PostgreSQL for metadata (`postgres://…`); null: SQLite in the data directory. */
   databaseUrl: string | null;
   /** PostgreSQL schema holding Affix's tables; null: the connection's default (`public`). */
@@ -55,6 +57,7 @@ const OPTIONS = {
   'accel-redirect': { env: 'AFFIX_ACCEL_REDIRECT', default: '', parse: parseAccelPrefix },
   'rate-limit': { env: 'AFFIX_RATE_LIMIT', default: '6000', parse: parseCount },
   'log-level': { env: 'AFFIX_LOG_LEVEL', default: 'info', parse: (v: string) => v },
+  'auth-cache': { env: 'AFFIX_AUTH_CACHE', default: '2s', parse: parseDuration },
   'database-url': { env: 'AFFIX_DATABASE_URL', default: '', parse: parseDatabaseUrl },
   'database-schema': { env: 'AFFIX_DATABASE_SCHEMA', default: '', parse: parseSchemaName },
   'redis-url': { env: 'AFFIX_REDIS_URL', default: '', parse: parseRedisUrl },
@@ -97,6 +100,7 @@ export function loadConfig(flags: Partial<Record<OptionName, string | undefined>
     accelRedirect: read('accel-redirect'),
     rateLimitPerMinute: read('rate-limit'),
     logLevel: read('log-level'),
+    authCacheMs: read('auth-cache'),
     databaseUrl: read('database-url'),
     databaseSchema: read('database-schema'),
     s3: readS3(read),

@@ -11,7 +11,7 @@ import { openSqliteMetaStore } from './store/meta/sqlite.js';
 
 type CoreConfig = Pick<
   Config,
-  'dataDir' | 'maxFileSize' | 'temporaryTtlMs' | 'thumbnailMaxPixels' | 'thumbnailTimeoutMs' | 'databaseUrl' | 'databaseSchema' | 's3'
+  'dataDir' | 'maxFileSize' | 'temporaryTtlMs' | 'authCacheMs' | 'thumbnailMaxPixels' | 'thumbnailTimeoutMs' | 'databaseUrl' | 'databaseSchema' | 's3'
 >;
 
 /**
@@ -30,7 +30,7 @@ export async function openCore(config: CoreConfig): Promise<Affix> {
   const scratchDir = join(config.dataDir, 'scratch');
   await mkdir(scratchDir, { recursive: true });
   const thumbnailer = new Thumbnailer({ maxPixels: config.thumbnailMaxPixels, timeoutSeconds: Math.max(1, Math.ceil(config.thumbnailTimeoutMs / 1000)) });
-  return new Affix(meta, blobs, thumbnailer, { maxFileSize: config.maxFileSize, temporaryTtlMs: config.temporaryTtlMs, scratchDir });
+  return new Affix(meta, blobs, thumbnailer, { maxFileSize: config.maxFileSize, temporaryTtlMs: config.temporaryTtlMs, scratchDir, authCacheMs: config.authCacheMs });
 }
 
 /** Connects before serving, so a wrong URL stops the start instead of every request. */

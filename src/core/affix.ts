@@ -15,6 +15,7 @@ import { linkedPathIds } from './links.js';
 import { UrlSigner } from './signed-urls.js';
 import { describeContent } from '../media/describe.js';
 import { hasThumbnail, type Thumbnailer, type ThumbnailFormat } from '../media/thumbnailer.js';
+import { RecentLogins } from './recent-logins.js';
 import { stageUpload, type StagedUpload } from './uploads.js';
 
 export interface CoreLimits {
@@ -24,6 +25,8 @@ export interface CoreLimits {
   temporaryTtlMs: number;
   /** A local directory for short-lived files: images copied out of a remote BlobStore for libvips. */
   scratchDir: string;
+  /** How long a successful token or API-key lookup may be reused by this process (see `authenticate`). */
+  authCacheMs?: number;
 }
 
 /** Who is calling: a user and the organization everything they do is scoped to. */
@@ -70,6 +73,8 @@ const TEMPORARY_URL_TTL_MS = 60_000;
 /** How long a presigned download URL works: only its first request must fall inside it. */
 const DIRECT_DOWNLOAD_TTL_S = 60;
 /** Blob files younger than this are never treated as orphans: their transaction may still be running. */
+/** Logins kept at most by the auth cache; past it, the oldest are dropped. */
+const RECENT_LOGINS_MAX = 10_000;
 const ORPHAN_GRACE_MS = 60 * 60 * 1000;
 
 /** The domain: everything Affix does, with no knowledge of HTTP. */
@@ -77,6 +82,8 @@ export class Affix {
   /** Thumbnails being made in this process, so concurrent first requests make each one once. */
   private readonly thumbnailsInFlight = new Map<string, Promise<Thumbnail>>();
   private signer: Promise<UrlSigner> | undefined;
+  /** Keyed by `token:` or `apikey:` and the secret's hash. */
+  private readonly recentLogins: RecentLogins<Actor>;
 
   constructor(
     readonly meta: MetaStore,
@@ -84,13 +91,19 @@ export class Affix {
     private readonly thumbnailer: Thumbnailer,
     readonly limits: CoreLimits,
     private readonly clock: () => number = Date.now,
-  ) {}
+  ) {
+    this.recentLogins = new RecentLogins(limits.authCacheMs ?? 0, RECENT_LOGINS_MAX);
+  }
 
   // --- identity ---
 
-  async authenticate(token: string | undefined, orgExtId: string | undefined): Promise<Actor> {
+  /**
+   * The caller behind an OAuth token. With `reuse`, a lookup made in the last `authCacheMs` may answer;
+   * its organization's limits may then be that old, so only reads should ask for it.
+   */
+  async authenticate(token: string | undefined, orgExtId: string | undefined, { reuse = false } = {}): Promise<Actor> {
     if (!token) throw new AffixError('unauthenticated', 'Authorization required');
-    const found = await this.meta.findUserByTokenHash(hashSecret(token));
+    const found = await this.recall(`token:${hashSecret(token)}`, reuse, (hash) => this.meta.findUserByTokenHash(hash));
     if (!found) throw new AffixError('unauthenticated', 'Invalid OAuth token');
     if (orgExtId !== undefined && orgExtId !== found.org.extId) {
       throw new AffixError('forbidden', `You are not a member of organization ${orgExtId}`);
@@ -98,12 +111,21 @@ export class Affix {
     return found;
   }
 
-  /** Zulip's HTTP Basic `email:api_key`. */
-  async authenticateApiKey(email: string, apiKey: string): Promise<Actor> {
-    const found = apiKey ? await this.meta.findUserByApiKeyHash(hashSecret(apiKey)) : null;
+  /** Zulip's HTTP Basic `email:api_key`; `reuse` as for `authenticate`. */
+  async authenticateApiKey(email: string, apiKey: string, { reuse = false } = {}): Promise<Actor> {
+    const found = apiKey ? await this.recall(`apikey:${hashSecret(apiKey)}`, reuse, (hash) => this.meta.findUserByApiKeyHash(hash)) : null;
     if (!found || found.user.email.toLowerCase() !== email.trim().toLowerCase()) {
       throw new AffixError('unauthenticated', 'Invalid API key');
     }
+    return found;
+  }
+
+  /** A login seen in the last moments (when `reuse`), or the store's answer, kept when someone was found. */
+  private async recall(key: string, reuse: boolean, lookup: (hash: string) => Promise<Actor | null>): Promise<Actor | null> {
+    const recent = reuse ? this.recentLogins.get(key) : undefined;
+    if (recent) return recent;
+    const found = await lookup(key.slice(key.indexOf(':') + 1));
+    if (found) this.recentLogins.set(key, found);
     return found;
   }
 

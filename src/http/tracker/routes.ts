@@ -4,6 +4,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { parseAttachmentIds, parseId, type Actor, type Affix, type ImportedOrigin, type UploadTarget } from '../../core/affix.js';
 import { AffixError, notFound } from '../../core/errors.js';
 import { tooLarge } from '../../core/uploads.js';
+import { mayReuseLogin } from '../login-reuse.js';
 import { receiveOneFile, type UploadErrors } from '../upload.js';
 import { servedAttachment, servedThumbnail, type ContentSender } from '../content.js';
 import { DEFAULT_THUMBNAIL_SIZE, THUMBNAIL_SIZES, type ThumbnailFormat } from '../../media/thumbnailer.js';
@@ -71,7 +72,7 @@ export async function trackerRoutes(instance: FastifyInstance, { core, baseUrl, 
 
   app.addHook('onRequest', async (request) => {
     const token = AUTHORIZATION.exec(request.headers.authorization ?? '')?.[1];
-    request.actor = await core.authenticate(token, orgHeader(request));
+    request.actor = await core.authenticate(token, orgHeader(request), { reuse: mayReuseLogin(request) });
   });
 
   // Runs after the auth hook, so the org's own limit applies.

@@ -7,6 +7,7 @@ import { tooLarge } from '../../core/uploads.js';
 import { receiveOneFile, type UploadErrors } from '../upload.js';
 import { servedAttachment, type ContentSender } from '../content.js';
 import { parseList, readForm } from '../form.js';
+import { mayReuseLogin } from '../login-reuse.js';
 import { attachmentJson, success, uploadUrl } from './render.js';
 
 export interface ZulipOptions {
@@ -26,7 +27,7 @@ async function authenticate(core: Affix, request: FastifyRequest): Promise<Actor
   const decoded = Buffer.from(match[1]!, 'base64').toString('utf8');
   const colon = decoded.indexOf(':');
   if (colon < 0) throw new AffixError('unauthenticated', 'Invalid API key');
-  return core.authenticateApiKey(decoded.slice(0, colon), decoded.slice(colon + 1));
+  return core.authenticateApiKey(decoded.slice(0, colon), decoded.slice(colon + 1), { reuse: mayReuseLogin(request) });
 }
 
 /** `/user_uploads/<realm>/<rest>` names a file of the caller's realm; another realm's is 404. */
