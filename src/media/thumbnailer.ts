@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import sharp from 'sharp';
+import type Sharp from 'sharp';
 
 /** Formats a thumbnail can be made from: those whose loaders stay unblocked below. */
 export const THUMBNAIL_SOURCE_TYPES = new Set(['image/jpeg', 'image/png', 'image/gif', 'image/webp', 'image/avif', 'image/tiff']);
@@ -9,18 +9,24 @@ export type ThumbnailFormat = 'webp' | 'jpeg';
 
 export const hasThumbnail = (mimetype: string): boolean => THUMBNAIL_SOURCE_TYPES.has(mimetype);
 
-let sharpConfigured = false;
-/** Process-wide: libvips may load only the formats above (no SVG, no PDF, no magick), and caches nothing. */
-function configureSharp(): void {
-  if (sharpConfigured) return;
-  sharp.block({ operation: ['VipsForeignLoad'] });
-  sharp.unblock({
-    operation: ['VipsForeignLoadJpeg', 'VipsForeignLoadPng', 'VipsForeignLoadNsgif', 'VipsForeignLoadWebp', 'VipsForeignLoadHeif', 'VipsForeignLoadTiff'],
+let loadingSharp: Promise<typeof Sharp> | undefined;
+/**
+ * sharp, loaded on the first thumbnail: libvips adds about 28 MiB to the resident set of a process
+ * that may only ever store files. Process-wide, libvips may load only the formats above (no SVG,
+ * no PDF, no magick), and caches nothing.
+ */
+function loadSharp(): Promise<typeof Sharp> {
+  loadingSharp ??= import('sharp').then(({ default: sharp }) => {
+    sharp.block({ operation: ['VipsForeignLoad'] });
+    sharp.unblock({
+      operation: ['VipsForeignLoadJpeg', 'VipsForeignLoadPng', 'VipsForeignLoadNsgif', 'VipsForeignLoadWebp', 'VipsForeignLoadHeif', 'VipsForeignLoadTiff'],
+    });
+    sharp.cache(false);
+    // Parallelism comes from running one image per core, each on one libvips thread.
+    sharp.concurrency(1);
+    return sharp;
   });
-  sharp.cache(false);
-  // Parallelism comes from running one image per core, each on one libvips thread.
-  sharp.concurrency(1);
-  sharpConfigured = true;
+  return loadingSharp;
 }
 
 export interface ThumbnailerOptions {
@@ -39,7 +45,6 @@ export class Thumbnailer {
   private readonly waiting: Array<() => void> = [];
 
   constructor(options: ThumbnailerOptions) {
-    configureSharp();
     this.maxPixels = options.maxPixels;
     this.timeoutSeconds = options.timeoutSeconds;
     this.slots = options.concurrency ?? availableParallelism();
@@ -51,6 +56,7 @@ export class Thumbnailer {
    * may not decode.
    */
   async make(input: string | Buffer, size: number, format: ThumbnailFormat): Promise<Buffer> {
+    const sharp = await loadSharp();
     await this.acquire();
     try {
       const pipeline = sharp(input, { limitInputPixels: this.maxPixels, sequentialRead: true, failOn: 'error', animated: false })
