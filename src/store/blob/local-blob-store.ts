@@ -9,6 +9,8 @@ import type { BlobStore, ByteRange, StoredBlob } from './blob-store.js';
 
 const KEY = /^[0-9a-f]{32}$/;
 const IO_CHUNK = 1 << 20;
+/** How much a blob write lets reach the page cache before it starts the next writeback (see DurableFileSink). */
+const WRITEBACK_EVERY = 8 << 20;
 
 /**
  * Blobs as files under `<root>/blobs/ab/cd/<key>`; writes go to `<root>/tmp` first (same
@@ -138,9 +140,18 @@ async function syncDir(dir: string): Promise<void> {
 /**
  * Writes to an open file, batching queued chunks into one writev, and fsyncs before 'finish':
  * when the pipeline resolves, the bytes are on disk.
+ *
+ * Every WRITEBACK_EVERY bytes it also starts an fdatasync without waiting for it, so the disk writes
+ * while the rest of the body arrives. Otherwise the whole file would reach the disk only in the final
+ * fsync, after the last byte: a 1 GiB upload spent about 1.2 s there (the disk's ~800 MB/s), on top of
+ * receiving it. Ad-hoc, 1 GiB into `affix serve`: 328-341 MiB/s with only the final fsync, 520-522
+ * with a writeback every 8 MiB (467-527 every 32 MiB), 535-563 with no fsync at all.
  */
 class DurableFileSink extends Writable {
   bytesWritten = 0;
+  private unflushed = 0;
+  private writeback: Promise<void> | null = null;
+  private writebackError: Error | null = null;
 
   constructor(private readonly file: FileHandle) {
     super({ highWaterMark: IO_CHUNK });
@@ -151,14 +162,34 @@ class DurableFileSink extends Writable {
   }
 
   override _final(done: (err?: Error | null) => void): void {
-    this.file.sync().then(() => done(), done);
+    this.finish().then(() => done(), done);
+  }
+
+  private async finish(): Promise<void> {
+    await this.writeback;
+    if (this.writebackError) throw this.writebackError;
+    await this.file.sync();
   }
 
   private async writeAll(buffers: Buffer[]): Promise<void> {
+    if (this.writebackError) throw this.writebackError;
     const total = buffers.reduce((n, b) => n + b.length, 0);
     const { bytesWritten } = await this.file.writev(buffers);
     // A regular file takes the whole write or fails; a short write means the disk is full.
     if (bytesWritten !== total) throw new Error(`short write: ${bytesWritten} of ${total} bytes`);
     this.bytesWritten += total;
+    this.unflushed += total;
+    if (this.unflushed >= WRITEBACK_EVERY && !this.writeback) this.startWriteback();
+  }
+
+  private startWriteback(): void {
+    this.unflushed = 0;
+    this.writeback = this.file.datasync().then(
+      () => void (this.writeback = null),
+      (err: Error) => {
+        this.writebackError = err;
+        this.writeback = null;
+      },
+    );
   }
 }
