@@ -19,7 +19,7 @@ export interface Config {
   /** Requests a minute one token (or one address, without a token) may make; 0: no limit. */
   rateLimitPerMinute: number;
   logLevel: string;
-  /** How long a node trusts a token or API key it has just looked up; 0: every request asks the database. */
+  /** How long a node may reuse, for reads, a token or API key it has just looked up; 0: never. */
   authCacheMs: number;
   /** PostgreSQL for metadata (`postgres://…`); null: SQLite in the data directory. */
   databaseUrl: string | null;

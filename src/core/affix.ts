@@ -103,7 +103,7 @@ export class Affix {
    */
   async authenticate(token: string | undefined, orgExtId: string | undefined, { reuse = false } = {}): Promise<Actor> {
     if (!token) throw new AffixError('unauthenticated', 'Authorization required');
-    const found = await this.recall(`token:${hashSecret(token)}`, reuse, (hash) => this.meta.findUserByTokenHash(hash));
+    const found = await this.recall('token', hashSecret(token), reuse, (hash) => this.meta.findUserByTokenHash(hash));
     if (!found) throw new AffixError('unauthenticated', 'Invalid OAuth token');
     if (orgExtId !== undefined && orgExtId !== found.org.extId) {
       throw new AffixError('forbidden', `You are not a member of organization ${orgExtId}`);
@@ -113,7 +113,7 @@ export class Affix {
 
   /** Zulip's HTTP Basic `email:api_key`; `reuse` as for `authenticate`. */
   async authenticateApiKey(email: string, apiKey: string, { reuse = false } = {}): Promise<Actor> {
-    const found = apiKey ? await this.recall(`apikey:${hashSecret(apiKey)}`, reuse, (hash) => this.meta.findUserByApiKeyHash(hash)) : null;
+    const found = apiKey ? await this.recall('apikey', hashSecret(apiKey), reuse, (hash) => this.meta.findUserByApiKeyHash(hash)) : null;
     if (!found || found.user.email.toLowerCase() !== email.trim().toLowerCase()) {
       throw new AffixError('unauthenticated', 'Invalid API key');
     }
@@ -121,10 +121,16 @@ export class Affix {
   }
 
   /** A login seen in the last moments (when `reuse`), or the store's answer, kept when someone was found. */
-  private async recall(key: string, reuse: boolean, lookup: (hash: string) => Promise<Actor | null>): Promise<Actor | null> {
+  private async recall(
+    kind: 'token' | 'apikey',
+    hash: string,
+    reuse: boolean,
+    lookup: (hash: string) => Promise<Actor | null>,
+  ): Promise<Actor | null> {
+    const key = `${kind}:${hash}`;
     const recent = reuse ? this.recentLogins.get(key) : undefined;
     if (recent) return recent;
-    const found = await lookup(key.slice(key.indexOf(':') + 1));
+    const found = await lookup(hash);
     if (found) this.recentLogins.set(key, found);
     return found;
   }
