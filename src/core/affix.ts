@@ -2,7 +2,6 @@ import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { removeFilesOlderThan } from '../util/remove-old-files.js';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { BlobStore, ByteRange, DownloadHeaders } from '../store/blob/blob-store.js';
@@ -17,6 +16,7 @@ import { describeContent } from '../media/describe.js';
 import { hasThumbnail, type Thumbnailer, type ThumbnailFormat } from '../media/thumbnailer.js';
 import { RecentLogins } from './recent-logins.js';
 import { stageUpload, type StagedUpload } from './uploads.js';
+import { removeFilesOlderThan } from '../util/remove-old-files.js';
 
 export interface CoreLimits {
   /** Largest file accepted, in bytes. */
@@ -73,9 +73,9 @@ const TEMPORARY_URL_TTL_MS = 60_000;
 /** How long a presigned download URL works: only its first request must fall inside it. */
 const DIRECT_DOWNLOAD_TTL_S = 60;
 /** Blob files younger than this are never treated as orphans: their transaction may still be running. */
+const ORPHAN_GRACE_MS = 60 * 60 * 1000;
 /** Logins kept at most by the auth cache; past it, the oldest are dropped. */
 const RECENT_LOGINS_MAX = 10_000;
-const ORPHAN_GRACE_MS = 60 * 60 * 1000;
 
 /** The domain: everything Affix does, with no knowledge of HTTP. */
 export class Affix {

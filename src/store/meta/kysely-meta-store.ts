@@ -836,9 +836,9 @@ function toAttachment(r: Row): Attachment {
   };
 }
 
-/** The rows of one page; the whole list without a page. */
+/** Attachments of an org with what their JSON needs: owner, blob, issue key, comment id. */
 function attachmentQuery(db: Kysely<Database>, orgId: number) {
-return db
+  return db
     .selectFrom('attachments as a')
     .innerJoin('blobs as b', 'b.id', 'a.blob_id')
     .innerJoin('users as u', 'u.id', 'a.owner_id')
@@ -911,6 +911,7 @@ function hotLookups(db: Kysely<Database>) {
   };
 }
 
+/** The rows of one page; the whole list without a page. */
 function paged<Q extends { limit(n: number): Q; offset(n: number): Q }>(query: Q, page: Page | undefined): Q {
   return page ? query.limit(page.limit).offset(page.offset) : query;
 }
