@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { HEAD_BYTES } from '../media/describe.js';
 import type { BlobStore } from '../store/blob/blob-store.js';
+import { pipeInto } from '../util/pipe-into.js';
 import { AffixError, isAffixError } from './errors.js';
 import { Meter } from './meter.js';
 
@@ -30,7 +30,7 @@ export async function stageUpload(blobs: BlobStore, source: Readable, maxBytes: 
   }
   const meter = new Meter(maxBytes, () => tooLarge(maxBytes), HEAD_BYTES);
   // Wait for both sides, so that a failed upload has finished cleaning up before the caller hears of it.
-  const [fed, stored] = await Promise.allSettled([pipeline(source, meter), blobs.write(meter)]);
+  const [fed, stored] = await Promise.allSettled([pipeInto(source, meter), blobs.write(meter)]);
   if (fed.status === 'rejected') {
     // The source's own failure (too large, client gone) says more than the store's "premature close".
     if (stored.status === 'fulfilled') await blobs.delete(stored.value.key);

@@ -1,24 +1,34 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { type FileHandle, mkdir, open, opendir, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Writable, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { storageKey } from '../../core/ids.js';
+import { pipeInto } from '../../util/pipe-into.js';
 import { removeFilesOlderThan } from '../../util/remove-old-files.js';
 import type { BlobStore, ByteRange, StoredBlob } from './blob-store.js';
+import { SharedRuns } from './shared-run.js';
 
 const KEY = /^[0-9a-f]{32}$/;
 const IO_CHUNK = 1 << 20;
 /** How much a blob write lets reach the page cache before it starts the next writeback (see DurableFileSink). */
 const WRITEBACK_EVERY = 8 << 20;
 
+/** How many directories the store remembers having made (one a second while it writes). */
+const MADE_DIRS_KEPT = 1024;
+
 /**
  * Blobs as files under `<root>/blobs/ab/cd/<key>`; writes go to `<root>/tmp` first (same
  * filesystem), are fsynced, then renamed into place, so a blob is either whole or absent.
+ *
+ * A key starts with the current second (mod 2^16, 4 hex digits), so the blobs written in the same
+ * second land in the same `ab/cd` directory: it is made once, and one fsync of it makes all their
+ * new entries durable. With random keys every blob paid a `mkdir`, an `open`, an fsync and a `close`
+ * of a directory of its own. The other 112 bits of a key are random.
  */
 export class LocalBlobStore implements BlobStore {
   private readonly blobsDir: string;
   private readonly stagingDir: string;
+  private readonly dirSyncs = new SharedRuns(syncDir);
+  private readonly madeDirs = new Map<string, Promise<void>>();
 
   constructor(root: string) {
     this.blobsDir = join(root, 'blobs');
@@ -41,12 +51,12 @@ export class LocalBlobStore implements BlobStore {
   }
 
   async write(source: Readable): Promise<StoredBlob> {
-    const key = storageKey();
+    const key = keyForThisSecond();
     const staging = join(this.stagingDir, `${key}.${randomUUID()}`);
     const file = await open(staging, 'wx');
     const sink = new DurableFileSink(file);
     try {
-      await pipeline(source, sink);
+      await pipeInto(source, sink);
     } catch (err) {
       await file.close().catch(() => undefined);
       await unlink(staging).catch(() => undefined);
@@ -56,14 +66,35 @@ export class LocalBlobStore implements BlobStore {
     const target = this.pathOf(key);
     const dir = join(target, '..');
     try {
-      await mkdir(dir, { recursive: true });
+      await this.makeDir(dir);
       await rename(staging, target);
-      await syncDir(dir);
+      await this.dirSyncs.request(dir);
     } catch (err) {
       await unlink(staging).catch(() => undefined);
       throw err;
     }
     return { key, size: sink.bytesWritten };
+  }
+
+  /**
+   * Makes a blob directory once; concurrent callers share the work. A directory it had to create is
+   * made durable in its parent (and the parent in its own, if new) before anyone renames into it.
+   */
+  private makeDir(dir: string): Promise<void> {
+    let made = this.madeDirs.get(dir);
+    if (!made) {
+      if (this.madeDirs.size >= MADE_DIRS_KEPT) this.madeDirs.clear();
+      made = mkdir(dir, { recursive: true }).then(async (first) => {
+        if (first === undefined) return;
+        for (let created = dir; ; created = dirname(created)) {
+          await syncDir(dirname(created));
+          if (created === first) break;
+        }
+      });
+      made.catch(() => this.madeDirs.delete(dir));
+      this.madeDirs.set(dir, made);
+    }
+    return made;
   }
 
   async read(key: string, range?: ByteRange): Promise<Readable | null> {
@@ -118,6 +149,12 @@ export class LocalBlobStore implements BlobStore {
   }
 }
 
+/** 32 hex digits: the current second mod 2^16, then 14 random bytes. */
+function keyForThisSecond(): string {
+  const second = Math.floor(Date.now() / 1000) & 0xffff;
+  return second.toString(16).padStart(4, '0') + randomBytes(14).toString('hex');
+}
+
 async function readdirOrEmpty(dir: string): Promise<string[]> {
   try {
     return await readdir(dir);
@@ -139,7 +176,7 @@ async function syncDir(dir: string): Promise<void> {
 
 /**
  * Writes to an open file, batching queued chunks into one writev, and fsyncs before 'finish':
- * when the pipeline resolves, the bytes are on disk.
+ * when the write's pipe resolves, the bytes are on disk.
  *
  * Every WRITEBACK_EVERY bytes it also starts an fdatasync without waiting for it, so the disk writes
  * while the rest of the body arrives. Otherwise the whole file would reach the disk only in the final

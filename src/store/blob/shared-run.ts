@@ -1,0 +1,56 @@
+/**
+ * One task (an fsync) shared by everyone who asks for it while it runs: `request()` resolves after a
+ * run that started after the call, so the run covers whatever the caller did before asking. Calls that
+ * arrive during a run share the next one, so any number of callers cost at most two runs.
+ */
+export class SharedRun {
+  private running: Promise<void> | null = null;
+  private queued: Promise<void> | null = null;
+
+  constructor(private readonly task: () => Promise<void>) {}
+
+  request(): Promise<void> {
+    if (!this.running) return this.start();
+    this.queued ??= this.running.then(ignore, ignore).then(() => {
+      this.queued = null;
+      return this.start();
+    });
+    return this.queued;
+  }
+
+  get idle(): boolean {
+    return !this.running && !this.queued;
+  }
+
+  private start(): Promise<void> {
+    const run = this.task().finally(() => {
+      if (this.running === run) this.running = null;
+    });
+    this.running = run;
+    return run;
+  }
+}
+
+const ignore = (): void => undefined;
+
+/** A SharedRun per key (a directory), dropped once idle. */
+export class SharedRuns {
+  private readonly runs = new Map<string, SharedRun>();
+
+  constructor(private readonly task: (key: string) => Promise<void>) {}
+
+  request(key: string): Promise<void> {
+    let run = this.runs.get(key);
+    if (!run) {
+      run = new SharedRun(() => this.task(key));
+      this.runs.set(key, run);
+    }
+    const done = run.request();
+    const shared = run;
+    const forget = () => {
+      if (shared.idle && this.runs.get(key) === shared) this.runs.delete(key);
+    };
+    done.then(forget, forget);
+    return done;
+  }
+}
