@@ -1,5 +1,10 @@
-import { sql, type Kysely, type Transaction } from 'kysely';
+import { CompiledQuery, type Kysely, type Transaction } from 'kysely';
 import type { Database } from './schema.js';
+
+// Compiled once: Kysely would otherwise compile the same text for every unit.
+const SAVEPOINT = CompiledQuery.raw('SAVEPOINT affix_unit');
+const RELEASE = CompiledQuery.raw('RELEASE affix_unit');
+const ROLLBACK_TO = CompiledQuery.raw('ROLLBACK TO affix_unit');
 
 interface Pending<T> {
   work: (trx: Transaction<Database>) => Promise<T>;
@@ -37,14 +42,14 @@ export class GroupCommit {
     try {
       await this.db.transaction().execute(async (trx) => {
         for (const unit of batch) {
-          await sql`SAVEPOINT affix_unit`.execute(trx);
+          await trx.executeQuery(SAVEPOINT);
           try {
             const value = await unit.work(trx);
-            await sql`RELEASE affix_unit`.execute(trx);
+            await trx.executeQuery(RELEASE);
             settle.push(() => unit.resolve(value));
           } catch (err) {
-            await sql`ROLLBACK TO affix_unit`.execute(trx);
-            await sql`RELEASE affix_unit`.execute(trx);
+            await trx.executeQuery(ROLLBACK_TO);
+            await trx.executeQuery(RELEASE);
             settle.push(() => unit.reject(err));
           }
         }

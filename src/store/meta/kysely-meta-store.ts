@@ -75,11 +75,11 @@ export class KyselyMetaStore implements MetaStore {
     private readonly runMigrations: () => Promise<void> = () => migrateToLatest(db, flavor),
   ) {
     this.groupCommit = new GroupCommit(db);
-    this.lookups = hotLookups(db);
+    this.queries = hotQueries(db);
   }
 
   private readonly groupCommit: GroupCommit;
-  private readonly lookups: ReturnType<typeof hotLookups>;
+  private readonly queries: ReturnType<typeof hotQueries>;
 
   async migrate(): Promise<void> {
     await this.runMigrations();
@@ -147,11 +147,11 @@ export class KyselyMetaStore implements MetaStore {
   }
 
   async findUserByTokenHash(tokenHash: string): Promise<{ user: User; org: Org } | null> {
-    return this.findUserBy(this.lookups.userByTokenHash, tokenHash);
+    return this.findUserBy(this.queries.userByTokenHash, tokenHash);
   }
 
   async findUserByApiKeyHash(apiKeyHash: string): Promise<{ user: User; org: Org } | null> {
-    return this.findUserBy(this.lookups.userByApiKeyHash, apiKeyHash);
+    return this.findUserBy(this.queries.userByApiKeyHash, apiKeyHash);
   }
 
   private async findUserBy(lookup: (args: { hash: string }) => Promise<Row[]>, hash: string): Promise<{ user: User; org: Org } | null> {
@@ -211,8 +211,8 @@ export class KyselyMetaStore implements MetaStore {
 
   async findIssue(orgId: number, keyOrId: string): Promise<Issue | null> {
     const [row] = isHex24(keyOrId)
-      ? await this.lookups.issueById({ orgId, value: keyOrId.toLowerCase() })
-      : await this.lookups.issueByKey({ orgId, value: keyOrId.toUpperCase() });
+      ? await this.queries.issueById({ orgId, value: keyOrId.toLowerCase() })
+      : await this.queries.issueByKey({ orgId, value: keyOrId.toUpperCase() });
     if (!row) return null;
     return {
       id: row.id,
@@ -487,42 +487,18 @@ export class KyselyMetaStore implements MetaStore {
       }
     }
     // One statement, so concurrent uploads of identical bytes cannot both create a blob row.
-    const blob = await trx
-      .insertInto('blobs')
-      .values({ sha256: a.sha256, size: a.size, storage_key: a.storageKey, ref_count: 1, created_at: a.createdAt })
-      .onConflict((oc) => oc.column('sha256').doUpdateSet((eb) => ({ ref_count: eb('blobs.ref_count', '+', 1) })))
-      .returning(['id', 'storage_key'])
-      .executeTakeFirstOrThrow();
-    const row = await trx
-      .insertInto('attachments')
-      .values({
-        org_id: a.orgId,
-        owner_id: a.ownerId,
-        blob_id: num(blob.id),
-        name: a.name,
-        mimetype: a.mimetype,
-        size: a.size,
-        width: a.width,
-        height: a.height,
-        created_at: a.createdAt,
-        expires_at: a.expiresAt,
-        issue_id: a.issueId,
-        comment_id: a.commentId,
-        path_id: a.pathId,
-        entity_id: a.entityId,
-      })
-      .returning('id')
-      .executeTakeFirstOrThrow();
-    return { id: num(row.id), blobKey: blob.storage_key };
+    const [blob] = await this.queries.insertBlob(a, trx);
+    const [row] = await this.queries.insertAttachment({ ...a, blobId: num(blob!.id) }, trx);
+    return { id: num(row!.id), blobKey: blob!.storage_key };
   }
 
   async getAttachment(orgId: number, id: number): Promise<Attachment | null> {
-    const [row] = await this.lookups.attachmentById({ orgId, id });
+    const [row] = await this.queries.attachmentById({ orgId, id });
     return row ? toAttachment(row) : null;
   }
 
   async getAttachmentByPathId(orgId: number, pathId: string): Promise<Attachment | null> {
-    const [row] = await this.lookups.attachmentByPathId({ orgId, pathId });
+    const [row] = await this.queries.attachmentByPathId({ orgId, pathId });
     return row ? toAttachment(row) : null;
   }
 
@@ -565,8 +541,8 @@ export class KyselyMetaStore implements MetaStore {
 
   async listIssueAttachments(orgId: number, issueId: string, page?: Page): Promise<Attachment[]> {
     const rows = page
-      ? await this.lookups.issueAttachmentsPage({ orgId, issueId, limit: page.limit, offset: page.offset })
-      : await this.lookups.issueAttachments({ orgId, issueId });
+      ? await this.queries.issueAttachmentsPage({ orgId, issueId, limit: page.limit, offset: page.offset })
+      : await this.queries.issueAttachments({ orgId, issueId });
     return rows.map(toAttachment);
   }
 
@@ -868,10 +844,10 @@ function attachmentQuery(db: Kysely<Database>, orgId: number) {
 }
 
 /**
- * The lookups every read request makes (auth, the issue, one attachment, an issue's list), compiled
- * once per store: see prepared-query.ts.
+ * The queries of the hot paths, compiled once per store (see prepared-query.ts): the lookups every
+ * read request makes (auth, the issue, one attachment, an issue's list) and the two inserts of an upload.
  */
-function hotLookups(db: Kysely<Database>) {
+function hotQueries(db: Kysely<Database>) {
   const userBy = (column: 'u.token_hash' | 'u.api_key_hash') =>
     preparedQuery(db, (slot: SlotOf<{ hash: string }>) =>
       db
@@ -903,6 +879,34 @@ function hotLookups(db: Kysely<Database>) {
     ),
     attachmentByPathId: preparedQuery(db, (slot: SlotOf<{ orgId: number; pathId: string }>) =>
       attachmentQuery(db, slot('orgId')).where('a.path_id', '=', slot('pathId')),
+    ),
+    insertBlob: preparedQuery(db, (slot: SlotOf<NewAttachment>) =>
+      db
+        .insertInto('blobs')
+        .values({ sha256: slot('sha256'), size: slot('size'), storage_key: slot('storageKey'), ref_count: 1, created_at: slot('createdAt') })
+        .onConflict((oc) => oc.column('sha256').doUpdateSet((eb) => ({ ref_count: eb('blobs.ref_count', '+', 1) })))
+        .returning(['id', 'storage_key']),
+    ),
+    insertAttachment: preparedQuery(db, (slot: SlotOf<NewAttachment & { blobId: number }>) =>
+      db
+        .insertInto('attachments')
+        .values({
+          org_id: slot('orgId'),
+          owner_id: slot('ownerId'),
+          blob_id: slot('blobId'),
+          name: slot('name'),
+          mimetype: slot('mimetype'),
+          size: slot('size'),
+          width: slot('width'),
+          height: slot('height'),
+          created_at: slot('createdAt'),
+          expires_at: slot('expiresAt'),
+          issue_id: slot('issueId'),
+          comment_id: slot('commentId'),
+          path_id: slot('pathId'),
+          entity_id: slot('entityId'),
+        })
+        .returning('id'),
     ),
     issueAttachments: preparedQuery(db, issueAttachments),
     issueAttachmentsPage: preparedQuery(db, (slot: SlotOf<IssueList & { limit: number; offset: number }>) =>
