@@ -41,15 +41,16 @@ async function stopChild(child: ChildProcess): Promise<void> {
   await exited;
 }
 
+type AffixSystem = System & { headers: Record<string, string>; startupMs: number };
+
 /**
  * Affix on the embedded default, with its own data directory and a user; `startupMs` is the time from
  * spawning the process to its first 200 on /healthz. Request logs are off (warn), as for the peers.
+ * With `sharing`, a second process on that Affix's data directory and user, which it leaves in place.
  */
-export async function startAffix(extra: string[] = []): Promise<System & { headers: Record<string, string>; startupMs: number }> {
-  const dir = await mkdtemp(join(tmpdir(), 'affix-bench-'));
-  const user = JSON.parse(
-    execFileSync(process.execPath, [CLI, 'user', 'add', '--org', '1', '--login', 'bench', '--data-dir', dir], { encoding: 'utf8' }),
-  ) as { token: string };
+export async function startAffix(extra: string[] = [], sharing?: AffixSystem): Promise<AffixSystem> {
+  const dir = sharing?.dir ?? (await mkdtemp(join(tmpdir(), 'affix-bench-')));
+  const headers = sharing?.headers ?? benchUser(dir);
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const started = performance.now();
@@ -76,12 +77,19 @@ export async function startAffix(extra: string[] = []): Promise<System & { heade
     pid: child.pid!,
     dir,
     startupMs,
-    headers: { authorization: `OAuth ${user.token}`, 'x-org-id': '1' },
+    headers,
     async stop() {
       await stopChild(child);
-      await rm(dir, { recursive: true, force: true });
+      if (!sharing) await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+function benchUser(dir: string): Record<string, string> {
+  const user = JSON.parse(
+    execFileSync(process.execPath, [CLI, 'user', 'add', '--org', '1', '--login', 'bench', '--data-dir', dir], { encoding: 'utf8' }),
+  ) as { token: string };
+  return { authorization: `OAuth ${user.token}`, 'x-org-id': '1' };
 }
 
 /** A Node peer from bench/peers/, compiled to dist/bench/peers/. */
