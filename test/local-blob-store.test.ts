@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -65,5 +65,16 @@ describe('LocalBlobStore layout', () => {
     assert.ok(dirs.size <= 2, `40 blobs in one second (or across one second's edge) used ${dirs.size} directories`);
     for (const [i, blob] of blobs.entries()) assert.equal((await buffer((await store.read(blob.key))!)).toString(), `blob ${i}`);
     assert.deepEqual(await readdir(join(root, 'tmp')), [], 'nothing is left in staging');
+  });
+
+  it('makes a blob directory again when it was removed after the store made it', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'affix-layout-'));
+    const store = new LocalBlobStore(root);
+    await store.init();
+    const first = await store.write(Readable.from([Buffer.from('first')]));
+    await rm(join(root, 'blobs'), { recursive: true });
+    const second = await store.write(Readable.from([Buffer.from('second')]));
+    assert.equal((await buffer((await store.read(second.key))!)).toString(), 'second');
+    assert.equal(await store.read(first.key), null);
   });
 });

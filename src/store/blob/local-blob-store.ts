@@ -67,7 +67,13 @@ export class LocalBlobStore implements BlobStore {
     const dir = join(target, '..');
     try {
       await this.makeDir(dir);
-      await rename(staging, target);
+      await rename(staging, target).catch(async (err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') throw err;
+        // The directory was removed after this store made it (by hand): make it again, once.
+        this.madeDirs.delete(dir);
+        await this.makeDir(dir);
+        await rename(staging, target);
+      });
       await this.dirSyncs.request(dir);
     } catch (err) {
       await unlink(staging).catch(() => undefined);
