@@ -40,17 +40,18 @@ export class SharedRuns {
   constructor(private readonly task: (key: string) => Promise<void>) {}
 
   request(key: string): Promise<void> {
-    let run = this.runs.get(key);
-    if (!run) {
-      run = new SharedRun(() => this.task(key));
-      this.runs.set(key, run);
-    }
+    const run = this.runs.get(key) ?? this.add(key);
     const done = run.request();
-    const shared = run;
     const forget = () => {
-      if (shared.idle && this.runs.get(key) === shared) this.runs.delete(key);
+      if (run.idle && this.runs.get(key) === run) this.runs.delete(key);
     };
     done.then(forget, forget);
     return done;
+  }
+
+  private add(key: string): SharedRun {
+    const run = new SharedRun(() => this.task(key));
+    this.runs.set(key, run);
+    return run;
   }
 }
