@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { MAX_PACKED } from './store/blob/blob-packs.js';
 
 export interface Config {
   host: string;
@@ -14,6 +15,8 @@ export interface Config {
   /** Images with more pixels than this get no thumbnail (422) and are never decoded. */
   thumbnailMaxPixels: number;
   thumbnailTimeoutMs: number;
+  /** Local blobs of at most this many bytes share pack files; 0: every blob is a file of its own. */
+  packFilesUpTo: number;
   /** nginx `internal` location that maps to `<data-dir>/blobs/`; downloads answer with X-Accel-Redirect. */
   accelRedirect: string | null;
   /** Requests a minute one token (or one address, without a token) may make; 0: no limit. */
@@ -54,6 +57,7 @@ const OPTIONS = {
   'gc-interval': { env: 'AFFIX_GC_INTERVAL', default: '10m', parse: parseDuration },
   'thumbnail-max-pixels': { env: 'AFFIX_THUMBNAIL_MAX_PIXELS', default: '50000000', parse: parsePositiveInteger },
   'thumbnail-timeout': { env: 'AFFIX_THUMBNAIL_TIMEOUT', default: '10s', parse: parseDuration },
+  'pack-files-up-to': { env: 'AFFIX_PACK_FILES_UP_TO', default: '64KiB', parse: parsePackLimit },
   'accel-redirect': { env: 'AFFIX_ACCEL_REDIRECT', default: '', parse: parseAccelPrefix },
   'rate-limit': { env: 'AFFIX_RATE_LIMIT', default: '6000', parse: parseCount },
   'log-level': { env: 'AFFIX_LOG_LEVEL', default: 'info', parse: (v: string) => v },
@@ -97,6 +101,7 @@ export function loadConfig(flags: Partial<Record<OptionName, string | undefined>
     gcIntervalMs: read('gc-interval'),
     thumbnailMaxPixels: read('thumbnail-max-pixels'),
     thumbnailTimeoutMs: read('thumbnail-timeout'),
+    packFilesUpTo: read('pack-files-up-to'),
     accelRedirect: read('accel-redirect'),
     rateLimitPerMinute: read('rate-limit'),
     logLevel: read('log-level'),
@@ -199,6 +204,14 @@ function parsePublicUrl(value: string): string | null {
 }
 
 const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, k: 1 << 10, kb: 1 << 10, kib: 1 << 10, m: 1 << 20, mb: 1 << 20, mib: 1 << 20, g: 1 << 30, gb: 1 << 30, gib: 1 << 30 };
+
+/** `0`, or a size a pack can hold. */
+function parsePackLimit(value: string): number {
+  if (/^\s*0+\s*$/.test(value)) return 0;
+  const bytes = parseSize(value);
+  if (bytes > MAX_PACKED) throw new Error(`at most ${MAX_PACKED} bytes (1MiB less one byte): ${value}`);
+  return bytes;
+}
 
 /** Bytes, or a number with a binary unit: `1048576`, `512KiB`, `1024MiB`, `1g`. */
 export function parseSize(value: string): number {

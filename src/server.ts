@@ -11,7 +11,7 @@ import { openSqliteMetaStore } from './store/meta/sqlite.js';
 
 type CoreConfig = Pick<
   Config,
-  'dataDir' | 'maxFileSize' | 'temporaryTtlMs' | 'authCacheMs' | 'thumbnailMaxPixels' | 'thumbnailTimeoutMs' | 'databaseUrl' | 'databaseSchema' | 's3'
+  'dataDir' | 'packFilesUpTo' | 'maxFileSize' | 'temporaryTtlMs' | 'authCacheMs' | 'thumbnailMaxPixels' | 'thumbnailTimeoutMs' | 'databaseUrl' | 'databaseSchema' | 's3'
 >;
 
 /**
@@ -25,7 +25,7 @@ export async function openCore(config: CoreConfig): Promise<Affix> {
     ? (await import('./store/meta/postgres.js')).openPostgresMetaStore({ url: config.databaseUrl, schema: config.databaseSchema })
     : openSqliteMetaStore(join(config.dataDir, 'affix.sqlite'));
   await meta.migrate();
-  const blobs = config.s3 ? new (await import('./store/blob/s3-blob-store.js')).S3BlobStore(config.s3) : new LocalBlobStore(config.dataDir);
+  const blobs = config.s3 ? new (await import('./store/blob/s3-blob-store.js')).S3BlobStore(config.s3) : new LocalBlobStore(config.dataDir, { packUpTo: config.packFilesUpTo });
   if (blobs instanceof LocalBlobStore) await blobs.init();
   const scratchDir = join(config.dataDir, 'scratch');
   await mkdir(scratchDir, { recursive: true });

@@ -11,7 +11,8 @@ describe('--accel-redirect: nginx serves the bytes', { skip: BACKEND !== 'embedd
   let affix: TestServer;
   let ivan: TestUser;
   before(async () => {
-    affix = await startAffix({ 'accel-redirect': '/_affix_blobs/' });
+    // Every blob a file of its own, as nginx's alias needs; packed blobs are below.
+    affix = await startAffix({ 'accel-redirect': '/_affix_blobs/', 'pack-files-up-to': '0' });
     ivan = await affix.addUser('14', 'ivan');
   });
   after(() => affix.close());
@@ -39,5 +40,25 @@ describe('--accel-redirect: nginx serves the bytes', { skip: BACKEND !== 'embedd
     assert.equal(response.status, 200);
     assert.equal(response.headers.get('content-type'), 'image/webp');
     assert.match(response.headers.get('x-accel-redirect')!, /^\/_affix_blobs\//);
+  });
+});
+
+describe('--accel-redirect with small files packed', { skip: BACKEND !== 'embedded' && 'local disk only (refused with S3)' }, () => {
+  let affix: TestServer;
+  let ivan: TestUser;
+  before(async () => {
+    affix = await startAffix({ 'accel-redirect': '/_affix_blobs/', 'pack-files-up-to': '16KiB' });
+    ivan = await affix.addUser('14', 'ivan');
+  });
+  after(() => affix.close());
+
+  it('streams a packed file itself (nginx has no file to send) and redirects a larger one', async () => {
+    const upload = async (body: string) =>
+      json(await fetch(`${affix.url}/v2/attachments?filename=a.txt`, { method: 'POST', headers: ivan.headers, body: fileForm(body) }));
+    const small = await fetch((await upload('packed')).content, { headers: ivan.headers });
+    assert.equal(small.headers.get('x-accel-redirect'), null);
+    assert.equal(await small.text(), 'packed');
+    const large = await fetch((await upload('x'.repeat(16 * 1024 + 1))).content, { headers: ivan.headers });
+    assert.match(large.headers.get('x-accel-redirect')!, /^\/_affix_blobs\/[0-9a-f]{2}\/[0-9a-f]{2}\/[0-9a-f]{32}$/);
   });
 });

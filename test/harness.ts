@@ -5,6 +5,7 @@ import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { loadConfig, type Config } from '../src/config.js';
 import { startServer, type RunningServer } from '../src/server.js';
+import { isPackedKey } from '../src/store/blob/blob-packs.js';
 import { provisionBackend, type Backend } from './backends.js';
 
 export interface TestUser {
@@ -22,7 +23,7 @@ export interface TestServer {
   /** The stores under this server (`AFFIX_TEST_BACKEND` chooses them). */
   backend: Backend;
   addUser(orgId: string, login: string, display?: string): Promise<TestUser>;
-  /** Blobs stored (files under the data directory's blobs/, or object keys) and staging files left. */
+  /** Blobs stored (files under the data directory's blobs/ and keys of packed blobs, or object keys) and staging files left. */
   storedFiles(): Promise<{ blobs: string[]; staging: string[] }>;
   close(): Promise<void>;
 }
@@ -52,7 +53,10 @@ export async function startAffix(flags: Record<string, string> = {}): Promise<Te
     },
     async storedFiles() {
       const keys = await backend.storedBlobKeys();
-      return keys ? { blobs: keys, staging: [] } : listStoredFiles(dataDir);
+      if (keys) return { blobs: keys, staging: [] };
+      const files = await listStoredFiles(dataDir);
+      for await (const key of server.core.blobs.listOlderThan(Number.POSITIVE_INFINITY)) if (isPackedKey(key)) files.blobs.push(key);
+      return files;
     },
     async close() {
       // A test may leave a keep-alive connection with an unread body; don't wait out its timeout.

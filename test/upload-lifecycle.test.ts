@@ -165,9 +165,10 @@ describe('upload path: limits, aborts, dedup, expiry', () => {
     await Promise.all([writeFile(staging, 'half'), writeFile(orphan, 'lost'), writeFile(young, 'in flight')]);
     await utimes(staging, old, old);
     await utimes(orphan, old, old);
-    // Attached, so that sweeping at a later time does not expire it.
-    const live = await json(await api(`/v2/issues/${issueKey}/attachments?filename=live.txt`, { method: 'POST', body: fileForm('live') }));
-    const [liveBlob] = (await affix.storedFiles()).blobs.filter((f) => !f.includes('abcd'));
+    // Attached, so that sweeping at a later time does not expire it; larger than a pack takes, so a file that can be backdated.
+    const liveText = 'live'.repeat(20_000);
+    const live = await json(await api(`/v2/issues/${issueKey}/attachments?filename=live.txt`, { method: 'POST', body: fileForm(liveText) }));
+    const [liveBlob] = (await affix.storedFiles()).blobs.filter((f) => f.includes('/blobs/') && !f.includes('abcd'));
     await utimes(liveBlob!, old, old);
 
     const now = Date.now();
@@ -180,7 +181,7 @@ describe('upload path: limits, aborts, dedup, expiry', () => {
     const files = await affix.storedFiles();
     assert.deepEqual(files.staging, []);
     assert.deepEqual(files.blobs.sort(), [liveBlob, young].sort());
-    assert.equal(await (await api(`/v2/attachments/${live.id}/live.txt`)).text(), 'live');
+    assert.equal(await (await api(`/v2/attachments/${live.id}/live.txt`)).text(), liveText);
   });
 
   it('deletes an unreferenced blob only when two sweeps an hour apart find it so', async () => {

@@ -56,6 +56,8 @@ export interface CollectorReport {
   blobsDeleted: number;
   stagingRemoved: number;
   orphansRemoved: number;
+  /** Bytes of deleted blobs given back from files shared with live ones (local packs). */
+  bytesReclaimed: number;
 }
 
 export interface NewChatMessage {
@@ -543,7 +545,7 @@ export class Affix {
    * start of its upload, however long ago) is referenced by then. `now` is for tests.
    */
   async collect(now = this.clock()): Promise<CollectorReport> {
-    const report: CollectorReport = { expired: 0, blobsDeleted: 0, stagingRemoved: 0, orphansRemoved: 0 };
+    const report: CollectorReport = { expired: 0, blobsDeleted: 0, stagingRemoved: 0, orphansRemoved: 0, bytesReclaimed: 0 };
     for (;;) {
       const released = await this.meta.deleteExpired(now, 500);
       if (released.count === 0) break;
@@ -566,6 +568,7 @@ export class Affix {
       if (batch.length >= 500) await sweep();
     }
     await sweep();
+    report.bytesReclaimed = await this.blobs.reclaim(now - ORPHAN_GRACE_MS);
     return report;
   }
 

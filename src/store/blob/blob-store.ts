@@ -43,6 +43,11 @@ export interface BlobStore {
   listOlderThan(before: number): AsyncIterable<string>;
   /** Removes half-written staging files older than `before` (ms) that a crash left; returns how many. */
   sweepStaging(before: number): Promise<number>;
+  /**
+   * Frees the space that deleted blobs still hold in files shared with live ones, in files last
+   * written before `before` (ms); returns the bytes freed (0 where every blob is an object or file of its own).
+   */
+  reclaim(before: number): Promise<number>;
   /** Lets go of connections; the store is not used afterwards. */
   close(): void;
 }

@@ -1,23 +1,35 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { type FileHandle, mkdir, open, opendir, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { Writable, type Readable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import { pipeInto } from '../../util/pipe-into.js';
+import { readUpTo } from '../../util/read-up-to.js';
 import { removeFilesOlderThan } from '../../util/remove-old-files.js';
+import { BlobPacks, isPackedKey, MAX_PACKED } from './blob-packs.js';
 import type { BlobStore, ByteRange, StoredBlob } from './blob-store.js';
 import { SharedRuns } from './shared-run.js';
+import { syncDir } from './sync-dir.js';
 
 const KEY = /^[0-9a-f]{32}$/;
 const IO_CHUNK = 1 << 20;
 /** How much a blob write lets reach the page cache before it starts the next writeback (see DurableFileSink). */
 const WRITEBACK_EVERY = 8 << 20;
 
+/** Blobs up to this size go into packs unless the store is told otherwise. */
+export const DEFAULT_PACK_UP_TO = 64 << 10;
+
 /** How many directories the store remembers having made (one a second while it writes). */
 const MADE_DIRS_KEPT = 1024;
 
+export interface LocalBlobOptions {
+  /** Blobs of at most this many bytes go into shared pack files (see BlobPacks); 0: every blob is a file. */
+  packUpTo?: number;
+}
+
 /**
- * Blobs as files under `<root>/blobs/ab/cd/<key>`; writes go to `<root>/tmp` first (same
- * filesystem), are fsynced, then renamed into place, so a blob is either whole or absent.
+ * Blobs up to `packUpTo` bytes (64 KiB unless told) in shared pack files under `<root>/packs/`; larger
+ * ones as files under `<root>/blobs/ab/cd/<key>`. A file is written to `<root>/tmp` first (same
+ * filesystem), fsynced, then renamed into place, so a blob is either whole or absent.
  *
  * A key starts with the current second (mod 2^16, 4 hex digits), so the blobs written in the same
  * second land in the same `ab/cd` directory: it is made once, and one fsync of it makes all their
@@ -29,28 +41,48 @@ export class LocalBlobStore implements BlobStore {
   private readonly stagingDir: string;
   private readonly dirSyncs = new SharedRuns(syncDir);
   private readonly madeDirs = new Map<string, Promise<void>>();
+  private readonly packsDir: string;
+  private readonly packs: BlobPacks;
+  private readonly packUpTo: number;
 
-  constructor(root: string) {
+  constructor(root: string, options: LocalBlobOptions = {}) {
     this.blobsDir = join(root, 'blobs');
     this.stagingDir = join(root, 'tmp');
+    this.packsDir = join(root, 'packs');
+    this.packs = new BlobPacks(this.packsDir);
+    this.packUpTo = options.packUpTo ?? DEFAULT_PACK_UP_TO;
+    if (!(this.packUpTo >= 0 && this.packUpTo <= MAX_PACKED)) throw new Error(`packUpTo must be 0 to ${MAX_PACKED} bytes`);
   }
 
   async init(): Promise<void> {
-    await mkdir(this.blobsDir, { recursive: true });
-    await mkdir(this.stagingDir, { recursive: true });
+    for (const dir of [this.blobsDir, this.stagingDir, this.packsDir]) await mkdir(dir, { recursive: true });
   }
 
   private pathOf(key: string): string {
-    return join(this.blobsDir, this.relativePath(key));
+    return join(this.blobsDir, this.filePath(key));
   }
 
-  relativePath(key: string): string {
+  /** Null for a packed blob: it is not a file of its own. */
+  relativePath(key: string): string | null {
+    if (isPackedKey(key)) return null;
+    return this.filePath(key);
+  }
+
+  private filePath(key: string): string {
     // The only way to a path: a key of our own shape, so no input can reach outside the root.
     if (!KEY.test(key)) throw new Error(`invalid blob key ${JSON.stringify(key)}`);
     return `${key.slice(0, 2)}/${key.slice(2, 4)}/${key}`;
   }
 
   async write(source: Readable): Promise<StoredBlob> {
+    if (this.packUpTo === 0) return this.writeFile(source);
+    const { head, ended, rest } = await readUpTo(source, this.packUpTo);
+    if (!ended) return this.writeFile(rest);
+    const bytes = head.length === 1 ? head[0]! : Buffer.concat(head);
+    return { key: await this.packs.append(bytes), size: bytes.length };
+  }
+
+  private async writeFile(source: Readable): Promise<StoredBlob> {
     const key = keyForThisSecond();
     const staging = join(this.stagingDir, `${key}.${randomUUID()}`);
     const file = await open(staging, 'wx');
@@ -104,6 +136,11 @@ export class LocalBlobStore implements BlobStore {
   }
 
   async read(key: string, range?: ByteRange): Promise<Readable | null> {
+    if (isPackedKey(key)) {
+      const bytes = await this.packs.read(key);
+      if (!bytes) return null;
+      return Readable.from([range ? bytes.subarray(range.start, range.end + 1) : bytes], { objectMode: false });
+    }
     const path = this.pathOf(key);
     const handle = await open(path, 'r').catch((err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT') return null;
@@ -115,6 +152,7 @@ export class LocalBlobStore implements BlobStore {
   }
 
   async size(key: string): Promise<number | null> {
+    if (isPackedKey(key)) return (await this.packs.read(key))?.length ?? null;
     try {
       return (await stat(this.pathOf(key))).size;
     } catch (err) {
@@ -124,18 +162,25 @@ export class LocalBlobStore implements BlobStore {
   }
 
   async delete(key: string): Promise<void> {
+    if (isPackedKey(key)) return this.packs.delete(key);
     await rm(this.pathOf(key), { force: true });
   }
 
-  localPath(key: string): string {
-    return this.pathOf(key);
+  localPath(key: string): string | null {
+    return isPackedKey(key) ? null : this.pathOf(key);
   }
 
   async downloadUrl(): Promise<null> {
     return null;
   }
 
-  close(): void {}
+  close(): void {
+    this.packs.close();
+  }
+
+  reclaim(before: number): Promise<number> {
+    return this.packs.reclaim(before);
+  }
 
   async *listOlderThan(before: number): AsyncIterable<string> {
     for (const a of await readdirOrEmpty(this.blobsDir)) {
@@ -148,6 +193,7 @@ export class LocalBlobStore implements BlobStore {
         }
       }
     }
+    yield* this.packs.listOlderThan(before);
   }
 
   async sweepStaging(before: number): Promise<number> {
@@ -167,16 +213,6 @@ async function readdirOrEmpty(dir: string): Promise<string[]> {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw err;
-  }
-}
-
-/** Makes a rename durable: the directory entry itself must reach the disk. */
-async function syncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
   }
 }
 
