@@ -76,8 +76,8 @@ export class LocalBlobStore implements BlobStore {
 
   async write(source: Readable): Promise<StoredBlob> {
     if (this.packUpTo === 0) return this.writeFile(source);
-    const { head, ended, rest } = await readUpTo(source, this.packUpTo);
-    if (!ended) return this.writeFile(rest);
+    const { head, ended } = await readUpTo(source, this.packUpTo);
+    if (!ended) return this.writeFile(source);
     const bytes = head.length === 1 ? head[0]! : Buffer.concat(head);
     return { key: await this.packs.append(bytes), size: bytes.length };
   }
