@@ -110,6 +110,7 @@ describe('the affix command', () => {
   it('refuses unknown commands and bad flags with usage and a non-zero exit', async () => {
     await assert.rejects(run(process.execPath, [CLI, 'frobnicate']), (err: { code: number; stderr: string }) => err.code === 2 && /Usage/.test(err.stderr));
     await assert.rejects(run(process.execPath, [CLI, 'serve', '--max-file-size', 'lots']), (err: { stderr: string }) => /--max-file-size/.test(err.stderr));
+    await assert.rejects(run(process.execPath, [CLI, 'serve', '--pack-files-up-to', '1MiB']), (err: { stderr: string }) => /--pack-files-up-to .*at most 1048575 bytes/.test(err.stderr));
     await assert.rejects(execFileAsync(process.execPath, [CLI, 'serve', '--s3-endpoint', 'http://127.0.0.1:9'], { env: withoutAffixVariables() }), (err: { stderr: string }) => /--s3-bucket .* is required/.test(err.stderr));
     await assert.rejects(
       run(process.execPath, [CLI, 'serve', '--s3-bucket', 'b', '--accel-redirect', '/x']),
