@@ -146,6 +146,9 @@ describe('LocalBlobStore packs of small blobs', () => {
     await after.init();
     assert.deepEqual(await listAll(after), stored.map((s) => s.key).sort());
     assert.deepEqual(await buffer((await after.read(stored[4]!.key))!), blob(4, 1000));
+    for (const { key } of stored) await after.delete(key);
+    await after.reclaim(later());
+    assert.deepEqual(await packFiles(root), [pack], 'bytes it cannot account for keep the pack');
   });
 
   it('gives back the space of deleted blobs: a mostly dead pack is copied sparsely, a dead one removed', async () => {

@@ -18,7 +18,8 @@ import { syncDir } from './sync-dir.js';
  * takes no more appends. So a pack is a run of whole needles, then at most a torn tail that nobody was
  * told about: a scan stops at the first header that does not hold.
  *
- * Deleting a blob flags its header and overwrites its bytes with zeros at once. The space comes back
+ * Deleting a blob flags its header and overwrites its bytes with zeros at once (not fsynced, like the
+ * removal of a blob file: should a crash undo it, the orphan sweep finds the blob again). The space comes back
  * in `reclaim`: a pack with no live blob is removed, and one mostly dead is copied sparsely, each live
  * needle at its own offset (so keys stay valid) and each run of dead ones as one header over a hole.
  */
@@ -96,9 +97,10 @@ export class BlobPacks {
   async reclaim(before: number): Promise<number> {
     let freed = 0;
     for (const name of await readdir(this.dir).catch(() => [] as string[])) {
-      if (name.endsWith(COMPACTING) && (await stat(join(this.dir, name)).catch(() => null))?.mtimeMs! < before) {
-        await unlink(join(this.dir, name)).catch(() => undefined);
-      }
+      if (!name.endsWith(COMPACTING)) continue;
+      const info = await stat(join(this.dir, name)).catch(() => null);
+      // A copy a crash interrupted; a recent one may be another process's, under way.
+      if (info && info.mtimeMs < before) await unlink(join(this.dir, name)).catch(() => undefined);
     }
     for (const pack of await this.packNames()) {
       if (packCreatedAt(pack) + ROLL_AFTER_MS >= before || pack === this.active?.name) continue;
@@ -122,15 +124,22 @@ export class BlobPacks {
       const allocated = info.blocks * 512;
       const needles: Needle[] = [];
       for await (const needle of scanNeedles(handle, info.size)) needles.push(needle);
+      const last = needles[needles.length - 1];
+      const wholeEnd = last ? last.offset + HEADER + last.length : 0;
       const live = needles.filter((n) => !(n.flags & DELETED));
-      if (live.length === 0) {
+      // Bytes past the last whole needle (a torn tail) are kept as they are: nothing is destroyed unread.
+      if (live.length === 0 && wholeEnd === info.size) {
         await unlink(path);
         return allocated;
       }
-      const liveBytes = live.reduce((sum, n) => sum + HEADER + n.length, 0);
-      if (allocated - liveBytes < Math.max(allocated / 2, COMPACT_AT_LEAST)) return 0;
+      const keptBytes = live.reduce((sum, n) => sum + HEADER + n.length, 0) + (info.size - wholeEnd);
+      if (allocated - keptBytes < Math.max(allocated / 2, COMPACT_AT_LEAST)) return 0;
       const copy = `${path}${COMPACTING}`;
-      const out = await open(copy, 'wx');
+      const out = await open(copy, 'wx').catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'EEXIST') return null; // another process is compacting this pack
+        throw err;
+      });
+      if (!out) return 0;
       try {
         let deadRun: Needle | null = null;
         const endDeadRun = async (end: number) => {
@@ -149,10 +158,13 @@ export class BlobPacks {
           await handle.read(bytes, 0, bytes.length, needle.offset);
           await out.write(bytes, 0, bytes.length, needle.offset);
         }
-        const last = needles[needles.length - 1]!;
-        const end = last.offset + HEADER + last.length;
-        await endDeadRun(end);
-        await out.truncate(end);
+        await endDeadRun(wholeEnd);
+        if (info.size > wholeEnd) {
+          const tail = Buffer.allocUnsafe(info.size - wholeEnd);
+          await handle.read(tail, 0, tail.length, wholeEnd);
+          await out.write(tail, 0, tail.length, wholeEnd);
+        }
+        await out.truncate(info.size);
         await out.sync();
       } finally {
         await out.close();
