@@ -78,8 +78,7 @@ export class LocalBlobStore implements BlobStore {
     if (this.packUpTo === 0) return this.writeFile(source);
     const { head, ended } = await readUpTo(source, this.packUpTo);
     if (!ended) return this.writeFile(source);
-    const bytes = head.length === 1 ? head[0]! : Buffer.concat(head);
-    return { key: await this.packs.append(bytes), size: bytes.length };
+    return { key: await this.packs.append(head), size: head.length };
   }
 
   private async writeFile(source: Readable): Promise<StoredBlob> {
