@@ -15,8 +15,9 @@ interface Pending<T> {
 /**
  * Group commit for a database with one writer (SQLite): units of work that arrive in the same turn
  * of the event loop run in one transaction, each inside its own savepoint, so one failing unit
- * (a quota refusal) is rolled back alone. Every unit's promise settles only after the COMMIT, so
- * a resolved unit is durable exactly as if it had committed alone; the COMMIT's fsync is shared.
+ * (a quota refusal) is rolled back alone. Every unit's promise settles only after the COMMIT and
+ * the WAL's fdatasync that follows it (see sqlite.ts), so a resolved unit is durable exactly as if
+ * it had committed alone; the sync is shared.
  */
 export class GroupCommit {
   private pending: Array<Pending<any>> = [];

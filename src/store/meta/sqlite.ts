@@ -1,18 +1,70 @@
 import BetterSqlite3 from 'better-sqlite3';
-import { Kysely, SqliteDialect, type SqliteDatabase, type SqliteStatement } from 'kysely';
+import { Kysely, SqliteDialect, SqliteDriver, type Driver, type SqliteDatabase, type SqliteDialectConfig, type SqliteStatement } from 'kysely';
 import { KyselyMetaStore } from './kysely-meta-store.js';
 import type { Database } from './schema.js';
+import { WalSync } from './wal-sync.js';
 
 /** The embedded default: one SQLite file in WAL mode. `:memory:` works for tests. */
 export function openSqliteMetaStore(file: string): KyselyMetaStore {
   const database = new BetterSqlite3(file);
-  database.pragma('journal_mode = WAL');
-  // FULL: a commit is on disk before the client hears 201 (NORMAL could lose the last commits on power loss).
-  database.pragma('synchronous = FULL');
+  const inWal = database.pragma('journal_mode = WAL', { simple: true }) === 'wal';
+  // A commit is on disk before the client hears of it. In WAL mode the fdatasync runs off the event
+  // loop (WalSync, awaited as the connection is released); FULL would run it inside COMMIT, blocking.
+  database.pragma(inWal ? 'synchronous = NORMAL' : 'synchronous = FULL');
+  // The savepoints of a group commit journal every page they touch; past 64 KiB SQLite spilled that
+  // journal to a temporary file, two pwrite()s per page.
+  database.pragma('temp_store = MEMORY');
   database.pragma('foreign_keys = ON');
   // Another process (`affix gc`, `affix user add`) may hold the write lock for a moment.
   database.pragma('busy_timeout = 5000');
-  return new KyselyMetaStore(new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(database) }) }), 'sqlite');
+  const writes = { unsynced: false };
+  const config: SqliteDialectConfig = { database: withStatementCache(database, () => (writes.unsynced = true)) };
+  const dialect = inWal ? new DurableSqliteDialect(config, database, new WalSync(`${file}-wal`), writes) : new SqliteDialect(config);
+  return new KyselyMetaStore(new Kysely<Database>({ dialect }), 'sqlite');
+}
+
+/** Kysely's SQLite dialect whose writes are durable when the query or transaction that made them resolves. */
+class DurableSqliteDialect extends SqliteDialect {
+  constructor(
+    private readonly config: SqliteDialectConfig,
+    private readonly database: BetterSqlite3.Database,
+    private readonly wal: WalSync,
+    private readonly writes: { unsynced: boolean },
+  ) {
+    super(config);
+  }
+
+  override createDriver(): Driver {
+    return new DurableSqliteDriver(this.config, this.database, this.wal, this.writes);
+  }
+}
+
+class DurableSqliteDriver extends SqliteDriver {
+  constructor(
+    config: SqliteDialectConfig,
+    private readonly database: BetterSqlite3.Database,
+    private readonly wal: WalSync,
+    private readonly writes: { unsynced: boolean },
+  ) {
+    super(config);
+  }
+
+  /**
+   * Kysely awaits this before the query or transaction resolves. The connection is free again before
+   * the sync, so others' queries go on meanwhile (they may read a commit a moment before it is durable).
+   */
+  override async releaseConnection(): Promise<void> {
+    await super.releaseConnection();
+    if (this.writes.unsynced && !this.database.inTransaction) {
+      this.writes.unsynced = false;
+      await this.wal.flush();
+    }
+  }
+
+  override async destroy(): Promise<void> {
+    await this.wal.close();
+    await super.destroy();
+  }
 }
 
 const STATEMENT_CACHE_SIZE = 256;
@@ -21,7 +73,7 @@ const STATEMENT_CACHE_SIZE = 256;
  * Kysely prepares every query anew; preparing costs more than running a small indexed query. The same
  * SQL text reuses its prepared statement (least recently used ones are dropped past the cache size).
  */
-function withStatementCache(database: BetterSqlite3.Database): SqliteDatabase {
+function withStatementCache(database: BetterSqlite3.Database, onWrite: () => void): SqliteDatabase {
   const cache = new Map<string, SqliteStatement>();
   return {
     close: () => database.close(),
@@ -32,10 +84,30 @@ function withStatementCache(database: BetterSqlite3.Database): SqliteDatabase {
       } else {
         const prepared = database.prepare(sql);
         statement = prepared.reader ? withRowsBuiltInJs(prepared) : prepared;
+        if (!prepared.readonly) statement = reportingWrites(statement, onWrite);
         if (cache.size >= STATEMENT_CACHE_SIZE) cache.delete(cache.keys().next().value!);
       }
       cache.set(sql, statement);
       return statement;
+    },
+  };
+}
+
+/** A statement that changes the database calls `onWrite` whenever it runs (BEGIN and COMMIT do not count). */
+function reportingWrites(statement: SqliteStatement, onWrite: () => void): SqliteStatement {
+  return {
+    reader: statement.reader,
+    all(parameters) {
+      onWrite();
+      return statement.all(parameters);
+    },
+    run(parameters) {
+      onWrite();
+      return statement.run(parameters);
+    },
+    iterate(parameters) {
+      onWrite();
+      return statement.iterate(parameters);
     },
   };
 }
