@@ -184,6 +184,32 @@ describe('upload path: limits, aborts, dedup, expiry', () => {
     assert.equal(await (await api(`/v2/attachments/${live.id}/live.txt`)).text(), liveText);
   });
 
+  it('keeps the blob of an upload whose recording may have committed, and deletes one surely not recorded', async () => {
+    const core = affix.server.core;
+    const meta = core.meta as { insertAttachment: typeof core.meta.insertAttachment };
+    const actor = await core.authenticate(ivan.token, ivan.orgId);
+    const real = core.meta.insertAttachment.bind(core.meta);
+    try {
+      // The row commits, then the answer is lost (a failed WAL sync, a connection dropped after COMMIT).
+      meta.insertAttachment = async (...args) => {
+        await real(...args);
+        throw new Error('outcome unknown');
+      };
+      const committed = await core.stageUpload(actor, Readable.from([Buffer.from('maybe recorded')]));
+      await assert.rejects(core.commitUpload(actor, committed, 'maybe.txt', { kind: 'temporary' }), /outcome unknown/);
+      assert.equal(await core.blobs.size(committed.key), 14, 'a row uses it: kept');
+      // Refused before anything was written.
+      meta.insertAttachment = async () => {
+        throw new Error('refused');
+      };
+      const refused = await core.stageUpload(actor, Readable.from([Buffer.from('surely not recorded')]));
+      await assert.rejects(core.commitUpload(actor, refused, 'no.txt', { kind: 'temporary' }), /refused/);
+      assert.equal(await core.blobs.size(refused.key), null, 'no row uses it: deleted');
+    } finally {
+      delete (meta as Partial<typeof meta>).insertAttachment;
+    }
+  });
+
   it('deletes an unreferenced blob only when two sweeps an hour apart find it so', async () => {
     const core = affix.server.core;
     const hour = 3600_000;

@@ -183,8 +183,14 @@ export class Affix {
     return stageUpload(this.blobs, source, this.uploadLimit(actor.org));
   }
 
+  /**
+   * Deletes a staged blob no attachment took. A failed insert may still have committed (its WAL sync
+   * failed, or PostgreSQL's answer to COMMIT was lost): while a row uses the blob, or while the store
+   * cannot say, the blob stays, and the collector's orphan sweep decides later.
+   */
   async discardUpload(staged: StagedUpload): Promise<void> {
-    await this.blobs.delete(staged.key);
+    const used = await this.meta.knownBlobKeys([staged.key]).catch(() => null);
+    if (used && !used.has(staged.key)) await this.blobs.delete(staged.key);
   }
 
   async commitUpload(actor: Actor, staged: StagedUpload, rawName: string, target: UploadTarget, imported?: ImportedOrigin): Promise<Attachment> {
