@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { describe, it } from 'node:test';
 import { LocalBlobStore } from '../src/store/blob/local-blob-store.js';
-import { SharedRun } from '../src/store/blob/shared-run.js';
+import { SharedRun } from '../src/util/shared-run.js';
 
 describe('SharedRun', () => {
   it('answers a request only with a run that started after it, and shares runs among concurrent requests', async () => {

@@ -7,7 +7,7 @@ import { readUpTo } from '../../util/read-up-to.js';
 import { removeFilesOlderThan } from '../../util/remove-old-files.js';
 import { BlobPacks, isPackedKey, MAX_PACKED } from './blob-packs.js';
 import type { BlobStore, ByteRange, StoredBlob } from './blob-store.js';
-import { SharedRuns } from './shared-run.js';
+import { SharedRuns } from '../../util/shared-run.js';
 import { syncDir } from './sync-dir.js';
 
 const KEY = /^[0-9a-f]{32}$/;

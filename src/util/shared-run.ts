@@ -22,6 +22,11 @@ export class SharedRun {
     return !this.running && !this.queued;
   }
 
+  /** Settles once the runs asked for so far have ended, however they ended. */
+  async settled(): Promise<void> {
+    await (this.queued ?? this.running)?.then(ignore, ignore);
+  }
+
   private start(): Promise<void> {
     const run = this.task().finally(() => {
       if (this.running === run) this.running = null;
