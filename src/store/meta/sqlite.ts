@@ -17,34 +17,55 @@ export function openSqliteMetaStore(file: string): KyselyMetaStore {
   database.pragma('foreign_keys = ON');
   // Another process (`affix gc`, `affix user add`) may hold the write lock for a moment.
   database.pragma('busy_timeout = 5000');
-  const writes = { unsynced: false };
-  const config: SqliteDialectConfig = { database: withStatementCache(database, () => (writes.unsynced = true)) };
-  const dialect = inWal ? new DurableSqliteDialect(config, database, new WalSync(`${file}-wal`), writes) : new SqliteDialect(config);
+  const durability = inWal ? new WalDurability(database, new WalSync(`${file}-wal`)) : null;
+  const config: SqliteDialectConfig = { database: withStatementCache(database, durability?.noteWrite) };
+  const dialect = durability ? new DurableSqliteDialect(config, durability) : new SqliteDialect(config);
   return new KyselyMetaStore(new Kysely<Database>({ dialect }), 'sqlite');
+}
+
+/** Whether anything was written since the last WAL sync, and that sync once no transaction is open. */
+class WalDurability {
+  private unsynced = false;
+
+  constructor(
+    private readonly database: BetterSqlite3.Database,
+    private readonly wal: WalSync,
+  ) {}
+
+  readonly noteWrite = (): void => {
+    this.unsynced = true;
+  };
+
+  async settle(): Promise<void> {
+    if (this.unsynced && !this.database.inTransaction) {
+      this.unsynced = false;
+      await this.wal.flush();
+    }
+  }
+
+  close(): Promise<void> {
+    return this.wal.close();
+  }
 }
 
 /** Kysely's SQLite dialect whose writes are durable when the query or transaction that made them resolves. */
 class DurableSqliteDialect extends SqliteDialect {
   constructor(
     private readonly config: SqliteDialectConfig,
-    private readonly database: BetterSqlite3.Database,
-    private readonly wal: WalSync,
-    private readonly writes: { unsynced: boolean },
+    private readonly durability: WalDurability,
   ) {
     super(config);
   }
 
   override createDriver(): Driver {
-    return new DurableSqliteDriver(this.config, this.database, this.wal, this.writes);
+    return new DurableSqliteDriver(this.config, this.durability);
   }
 }
 
 class DurableSqliteDriver extends SqliteDriver {
   constructor(
     config: SqliteDialectConfig,
-    private readonly database: BetterSqlite3.Database,
-    private readonly wal: WalSync,
-    private readonly writes: { unsynced: boolean },
+    private readonly durability: WalDurability,
   ) {
     super(config);
   }
@@ -55,14 +76,11 @@ class DurableSqliteDriver extends SqliteDriver {
    */
   override async releaseConnection(): Promise<void> {
     await super.releaseConnection();
-    if (this.writes.unsynced && !this.database.inTransaction) {
-      this.writes.unsynced = false;
-      await this.wal.flush();
-    }
+    await this.durability.settle();
   }
 
   override async destroy(): Promise<void> {
-    await this.wal.close();
+    await this.durability.close();
     await super.destroy();
   }
 }
@@ -73,7 +91,7 @@ const STATEMENT_CACHE_SIZE = 256;
  * Kysely prepares every query anew; preparing costs more than running a small indexed query. The same
  * SQL text reuses its prepared statement (least recently used ones are dropped past the cache size).
  */
-function withStatementCache(database: BetterSqlite3.Database, onWrite: () => void): SqliteDatabase {
+function withStatementCache(database: BetterSqlite3.Database, onWrite?: () => void): SqliteDatabase {
   const cache = new Map<string, SqliteStatement>();
   return {
     close: () => database.close(),
@@ -84,7 +102,7 @@ function withStatementCache(database: BetterSqlite3.Database, onWrite: () => voi
       } else {
         const prepared = database.prepare(sql);
         statement = prepared.reader ? withRowsBuiltInJs(prepared) : prepared;
-        if (!prepared.readonly) statement = reportingWrites(statement, onWrite);
+        if (onWrite && !prepared.readonly) statement = reportingWrites(statement, onWrite);
         if (cache.size >= STATEMENT_CACHE_SIZE) cache.delete(cache.keys().next().value!);
       }
       cache.set(sql, statement);
