@@ -32,6 +32,14 @@ export interface Config {
   s3: S3Config | null;
   /** Redis shared by every node for rate-limit counters; null: counters in each node's memory. */
   redisUrl: string | null;
+  /** Time for a request's headers to arrive. */
+  headerTimeoutMs: number;
+  /** Silence allowed while a request body arrives (not a limit on the whole body). */
+  idleTimeoutMs: number;
+  /** Time for a whole request body to arrive; 0: no limit. */
+  requestTimeoutMs: number;
+  /** On SIGTERM or SIGINT, how long requests still running may take before they are cut. */
+  shutdownGraceMs: number;
 }
 
 export interface S3Config {
@@ -72,6 +80,10 @@ const OPTIONS = {
   's3-secret-key': { env: 'AFFIX_S3_SECRET_KEY', default: '', parse: (v: string) => v || null },
   's3-force-path-style': { env: 'AFFIX_S3_FORCE_PATH_STYLE', default: 'false', parse: parseBoolean },
   's3-presign-downloads': { env: 'AFFIX_S3_PRESIGN_DOWNLOADS', default: 'false', parse: parseBoolean },
+  'header-timeout': { env: 'AFFIX_HEADER_TIMEOUT', default: '20s', parse: parsePositiveDuration },
+  'idle-timeout': { env: 'AFFIX_IDLE_TIMEOUT', default: '60s', parse: parsePositiveDuration },
+  'request-timeout': { env: 'AFFIX_REQUEST_TIMEOUT', default: '1h', parse: parseDuration },
+  'shutdown-grace': { env: 'AFFIX_SHUTDOWN_GRACE', default: '30s', parse: parseDuration },
 } as const;
 
 type OptionName = keyof typeof OPTIONS;
@@ -110,6 +122,10 @@ export function loadConfig(flags: Partial<Record<OptionName, string | undefined>
     databaseSchema: read('database-schema'),
     s3: readS3(read),
     redisUrl: read('redis-url'),
+    headerTimeoutMs: read('header-timeout'),
+    idleTimeoutMs: read('idle-timeout'),
+    requestTimeoutMs: read('request-timeout'),
+    shutdownGraceMs: read('shutdown-grace'),
   };
   if (config.accelRedirect && config.s3) {
     throw new Error('--accel-redirect serves blobs from the data directory, and cannot be used with S3 (see --s3-presign-downloads)');
@@ -222,6 +238,12 @@ export function parseSize(value: string): number {
 }
 
 const DURATION_UNITS: Record<string, number> = { ms: 1, '': 1000, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+function parsePositiveDuration(value: string): number {
+  const ms = parseDuration(value);
+  if (ms <= 0) throw new Error(`must be above zero: ${value}`);
+  return ms;
+}
 
 /** Seconds, or a number with a unit: `90`, `500ms`, `30s`, `10m`, `24h`, `7d`. */
 export function parseDuration(value: string): number {

@@ -5,6 +5,7 @@ import type { Redis } from 'ioredis';
 import type { Config } from './config.js';
 import { Affix } from './core/affix.js';
 import { buildApp } from './http/app.js';
+import { InFlight } from './util/in-flight.js';
 import { Thumbnailer } from './media/thumbnailer.js';
 import { LocalBlobStore } from './store/blob/local-blob-store.js';
 import { openSqliteMetaStore } from './store/meta/sqlite.js';
@@ -46,6 +47,10 @@ export interface RunningServer {
   app: FastifyInstance;
   core: Affix;
   url: string;
+  /**
+   * Stops taking requests, lets those running finish within the shutdown grace (then cuts their
+   * connections and waits for their handlers to clean up), and only then closes the stores.
+   */
   close(): Promise<void>;
 }
 
@@ -53,7 +58,10 @@ export interface RunningServer {
 export async function startServer(config: Config): Promise<RunningServer> {
   const core = await openCore(config);
   const redis = config.redisUrl ? await connectRedis(config.redisUrl) : null;
+  const inFlight = new InFlight();
   const app = await buildApp({
+    inFlight,
+    timeouts: { headersMs: config.headerTimeoutMs, idleMs: config.idleTimeoutMs, totalMs: config.requestTimeoutMs },
     core,
     publicUrl: config.publicUrl,
     logLevel: config.logLevel,
@@ -81,7 +89,16 @@ export async function startServer(config: Config): Promise<RunningServer> {
     url,
     async close() {
       clearInterval(timer);
-      await app.close();
+      const closed = app.close();
+      const finished = Promise.all([closed, inFlight.drained()]);
+      let graceTimer: NodeJS.Timeout | undefined;
+      const graceOver = new Promise<'late'>((resolve) => (graceTimer = setTimeout(() => resolve('late'), config.shutdownGraceMs)));
+      if ((await Promise.race([finished, graceOver])) === 'late') {
+        app.log.warn({ running: inFlight.size }, 'shutdown grace is over: cutting the requests still running');
+        app.server.closeAllConnections();
+      }
+      clearTimeout(graceTimer);
+      await finished;
       await collecting;
       await core.close();
       await redis?.quit();

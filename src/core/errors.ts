@@ -11,6 +11,8 @@ export type AffixErrorCode =
   | 'range_not_satisfiable'
   | 'quota_exceeded'
   | 'rate_limited'
+  | 'timeout'
+  | 'insufficient_storage'
   | 'internal';
 
 export class AffixError extends Error {

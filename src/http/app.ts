@@ -1,18 +1,26 @@
-import fastifyMultipart from '@fastify/multipart';
+// The HTTP face of Affix: a Fastify app that translates requests to core calls and core results to each dialect's JSON.
 import fastifySwagger from '@fastify/swagger';
 import fastifyFormbody from '@fastify/formbody';
 import fastifyRateLimit from '@fastify/rate-limit';
+import type { Socket } from 'node:net';
 import { AffixError } from '../core/errors.js';
 import { hashSecret } from '../core/ids.js';
 import type { Redis } from 'ioredis';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Affix } from '../core/affix.js';
+import { InFlight } from '../util/in-flight.js';
 import { contentSender } from './content.js';
+import { parseCredential } from './credentials.js';
+import { rawErrorResponse, renderProblem } from './dialect-errors.js';
 import { toProblem, type Problem } from './problem.js';
-import { errorJson as trackerErrorJson } from './tracker/render.js';
-import { errorReply as zulipErrorReply } from './zulip/render.js';
+import type { BodyTimeouts } from './upload.js';
 import { zulipRoutes } from './zulip/routes.js';
 import { trackerRoutes } from './tracker/routes.js';
+
+export interface ServerTimeouts extends BodyTimeouts {
+  /** Time for a request's headers to arrive. */
+  headersMs: number;
+}
 
 export interface AppOptions {
   core: Affix;
@@ -20,15 +28,26 @@ export interface AppOptions {
   logLevel: string;
   /** Prefix of an nginx internal location serving the blobs; null: Affix streams the bytes itself. */
   accelRedirect?: string | null;
-  /** Requests a minute per token (per address without one); 0 or absent: no limit. */
+  /** Requests a minute per credential (per address without one); 0 or absent: no limit. */
   rateLimitPerMinute?: number;
   /** An ioredis client holding the rate-limit counters for every node; absent: this process's memory. */
   rateLimitRedis?: Redis | null;
   /** JSON bodies (issues, comments) larger than this are refused with 413. */
   jsonBodyLimit?: number;
+  timeouts?: ServerTimeouts;
+  /** Every route handler running is counted here, so shutdown can wait for them. */
+  inFlight?: InFlight;
 }
 
-/** The HTTP face of Affix: translates requests to core calls and core results to each dialect's JSON. */
+/**
+ * Path parameters up to this long: a 255-byte file name percent-encodes to at most 765 characters
+ * (Fastify's default, 100, broke the content URLs of longer names).
+ */
+const MAX_PARAM_LENGTH = 1024;
+/** How often Node looks for requests over their header or whole-request time (its default: 30 s). */
+const TIMEOUT_CHECK_MS = 1000;
+export const DEFAULT_TIMEOUTS: ServerTimeouts = { headersMs: 20_000, idleMs: 60_000, totalMs: 3_600_000 };
+
 export async function buildApp({
   core,
   publicUrl,
@@ -37,16 +56,43 @@ export async function buildApp({
   rateLimitPerMinute = 0,
   rateLimitRedis = null,
   jsonBodyLimit = 1 << 20,
+  timeouts = DEFAULT_TIMEOUTS,
+  inFlight = new InFlight(),
 }: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger: { level: logLevel },
     bodyLimit: jsonBodyLimit,
-    routerOptions: { ignoreTrailingSlash: true },
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: MAX_PARAM_LENGTH },
     // `/v3/...` answers like `/v2/...` (the Go client and newer docs use v3).
     rewriteUrl: (req) => (req.url ?? '/').replace(/^\/v3(?=\/|$)/, '/v2'),
+    http: {
+      headersTimeout: timeouts.headersMs,
+      // A backstop behind the upload reader's own deadline, which answers first in the dialect's body.
+      requestTimeout: timeouts.totalMs > 0 ? timeouts.totalMs + 5_000 : 0,
+      connectionsCheckingInterval: TIMEOUT_CHECK_MS,
+    },
+    // A socket silent this long is closed: bodies Fastify reads itself (JSON, forms) and idle keep-alives.
+    connectionTimeout: timeouts.idleMs + 5_000,
+    frameworkErrors: (err, request, reply) => sendProblem(request, reply, toProblem(err)),
+    clientErrorHandler: (err, socket: Socket) => {
+      if (err.code === 'ECONNRESET' || socket.destroyed) return;
+      // Node hands over the bytes it could not parse as a Buffer (typed as its JSON form).
+      const raw = (err as { rawPacket?: unknown }).rawPacket;
+      if (socket.writable) socket.write(rawErrorResponse(Buffer.isBuffer(raw) ? raw : undefined, clientProblem(err)));
+      socket.destroy();
+    },
   });
 
   const baseUrl = (request: FastifyRequest): string => publicUrl ?? `${request.protocol}://${request.host}`;
+
+  // Shutdown waits for handlers still running, also those whose client has already gone.
+  app.addHook('onRoute', (route) => {
+    const handler = route.handler;
+    route.handler = function (request, reply) {
+      const result: unknown = handler.call(this, request, reply);
+      return result instanceof Promise ? inFlight.track(result) : result;
+    };
+  });
 
   // No response of ours is to be content-sniffed by a browser: JSON, errors and files alike.
   app.addHook('onRequest', async (_request, reply) => {
@@ -64,24 +110,25 @@ export async function buildApp({
       done(Object.assign(new Error('Request body is not valid JSON'), { statusCode: 400 }), undefined);
     }
   });
+  // Multipart bodies are left unread here: the routes that take them stream them (./multipart.ts).
+  app.addContentTypeParser('multipart/form-data', (_request, _payload, done) => done(null, undefined));
 
   // Each dialect answers errors in its own body; the path says which dialect a request speaks.
-  const sendProblem = (request: FastifyRequest, reply: FastifyReply, problem: Problem) => {
-    if (/^\/(api\/v1|user_uploads)(\/|$)/.test(request.url)) {
-      const { status, body } = zulipErrorReply(problem);
-      return reply.code(status).send(body);
-    }
-    return reply.code(problem.status).send(trackerErrorJson(problem));
-  };
+  function sendProblem(request: FastifyRequest, reply: FastifyReply, problem: Problem) {
+    const { status, body } = renderProblem(request.url, problem);
+    return reply.code(status).send(body);
+  }
   app.setErrorHandler((err, request, reply) => {
     const problem = toProblem(err);
-    if (problem.status >= 500) request.log.error({ err }, 'request failed');
+    const clientGone = !request.raw.complete && request.raw.destroyed;
+    if (clientGone) request.log.info({ reason: problem.message }, 'client went away before the request was read');
+    else if (problem.status >= 500) request.log.error({ err }, 'request failed');
     // An unread upload body is not worth receiving: answer now and close the connection.
     if (!request.raw.complete) reply.header('connection', 'close');
     return sendProblem(request, reply, problem);
   });
   app.setNotFoundHandler((request, reply) =>
-    sendProblem(request, reply, { status: 404, code: 'not_found', message: `No route for ${request.method} ${request.url}`, details: {} }),
+    sendProblem(request, reply, { status: 404, code: 'not_found', message: `No route for ${request.method} ${request.url.slice(0, 200)}`, details: {} }),
   );
 
   await app.register(fastifySwagger, {
@@ -91,7 +138,6 @@ export async function buildApp({
       security: [{ oauth: [] }],
     },
   });
-  // The core enforces the size limit itself; busboy's own limit must not throw first.
   if (rateLimitPerMinute > 0) {
     await app.register(fastifyRateLimit, {
       max: rateLimitPerMinute,
@@ -99,26 +145,40 @@ export async function buildApp({
       ...(rateLimitRedis ? { redis: rateLimitRedis, nameSpace: 'affix-rate-limit:' } : {}),
       // Redis unreachable: serve rather than refuse everybody (the error is logged).
       skipOnError: true,
-      // Per credential: its hash, so no secret is kept as a map key; without one, per address.
-      keyGenerator: (request) => {
-        const credential = request.headers.authorization;
-        return credential ? `auth:${hashSecret(credential)}` : `ip:${request.ip}`;
-      },
+      keyGenerator: rateLimitKey,
       allowList: (request) => request.url === '/healthz',
       errorResponseBuilder: (_request, context) =>
         new AffixError('rate_limited', `Too many requests: at most ${context.max} a minute; retry in ${context.after}`),
     });
   }
-  await app.register(fastifyMultipart, { throwFileSizeLimit: false });
   // The Python Zulip client and curl send urlencoded forms.
   await app.register(fastifyFormbody);
 
   app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   const send = contentSender(core, accelRedirect);
-  await app.register(trackerRoutes, { core, baseUrl, send });
+  await app.register(trackerRoutes, { core, baseUrl, send, timeouts });
   const origins = (request: FastifyRequest) =>
     [...new Set([publicUrl, `${request.protocol}://${request.host}`].filter((o): o is string => o !== null).map((o) => new URL(o).origin.toLowerCase()))];
-  await app.register(zulipRoutes, { core, origins, send });
+  await app.register(zulipRoutes, { core, timeouts, origins, send });
   return app;
+}
+
+/**
+ * One budget per credential, however its header is spelled (`OAuth`/`Bearer`, any case or spacing,
+ * any base64 of the same Basic pair): the secret's hash, so no secret is kept as a key. Without a
+ * credential, one per address.
+ */
+function rateLimitKey(request: FastifyRequest): string {
+  const credential = parseCredential(request.headers.authorization);
+  if (credential?.kind === 'token') return `token:${hashSecret(credential.token)}`;
+  if (credential?.kind === 'basic' && credential.apiKey) return `apikey:${hashSecret(credential.apiKey)}`;
+  return `ip:${request.ip}`;
+}
+
+/** What Node's HTTP parser refused, as a problem: headers too large (431), too slow (408), or malformed (400). */
+function clientProblem(err: Error & { code?: string }): Problem {
+  if (err.code === 'HPE_HEADER_OVERFLOW') return { status: 431, code: 'bad_request', message: 'The request headers (or URL) are too large', details: {} };
+  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') return { status: 408, code: 'timeout', message: 'Request timed out', details: {} };
+  return { status: 400, code: 'bad_request', message: `Malformed HTTP request (${err.code ?? 'parse error'})`, details: {} };
 }

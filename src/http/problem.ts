@@ -23,6 +23,8 @@ const STATUS: Record<AffixErrorCode, number> = {
   range_not_satisfiable: 416,
   quota_exceeded: 422,
   rate_limited: 429,
+  timeout: 408,
+  insufficient_storage: 507,
   internal: 500,
 };
 

@@ -3,9 +3,9 @@ import { Type } from '@sinclair/typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { parseAttachmentIds, parseId, type Actor, type Affix, type ImportedOrigin, type UploadTarget } from '../../core/affix.js';
 import { AffixError, notFound } from '../../core/errors.js';
-import { tooLarge } from '../../core/uploads.js';
 import { mayReuseLogin } from '../login-reuse.js';
-import { receiveOneFile, type UploadErrors } from '../upload.js';
+import { receiveOneFile, refuseDeclaredOversize, type BodyTimeouts, type UploadErrors } from '../upload.js';
+import { parseCredential } from '../credentials.js';
 import { servedAttachment, servedThumbnail, type ContentSender } from '../content.js';
 import { DEFAULT_THUMBNAIL_SIZE, THUMBNAIL_SIZES, type ThumbnailFormat } from '../../media/thumbnailer.js';
 import type { Attachment } from '../../core/model.js';
@@ -19,6 +19,7 @@ export interface TrackerOptions {
   baseUrl: (request: FastifyRequest) => string;
   /** Answers downloads (bytes, ranges, 304s, or an X-Accel-Redirect). */
   send: ContentSender;
+  timeouts: BodyTimeouts;
 }
 
 declare module 'fastify' {
@@ -27,9 +28,6 @@ declare module 'fastify' {
   }
 }
 
-// A multipart envelope and a few small fields fit in this much beyond the file itself.
-const MULTIPART_OVERHEAD = 1 << 20;
-const AUTHORIZATION = /^(?:OAuth|Bearer)\s+(\S+)\s*$/i;
 
 const IssueParams = Type.Object({ issue: Type.String({ description: 'Issue key (QUEUE-1) or 24-hex id' }) });
 const IdParams = Type.Object({ id: Type.String({ description: 'Attachment id' }) });
@@ -66,20 +64,18 @@ const CommentChanges = Type.Optional(Type.Object({ text: Type.Optional(Type.Stri
 const NewCommentBody = Type.Object({ text: Type.Optional(Type.String()), attachmentIds: AttachmentIds });
 
 /** The Tracker dialect (`/v2`, and `/v3` rewritten to it): routes, auth, and Tracker's JSON shapes. */
-export async function trackerRoutes(instance: FastifyInstance, { core, baseUrl, send }: TrackerOptions): Promise<void> {
+export async function trackerRoutes(instance: FastifyInstance, { core, baseUrl, send, timeouts }: TrackerOptions): Promise<void> {
   const app = instance.withTypeProvider<TypeBoxTypeProvider>();
   app.decorateRequest('actor', null as unknown as Actor);
 
   app.addHook('onRequest', async (request) => {
-    const token = AUTHORIZATION.exec(request.headers.authorization ?? '')?.[1];
+    const credential = parseCredential(request.headers.authorization);
+    const token = credential?.kind === 'token' ? credential.token : undefined;
     request.actor = await core.authenticate(token, orgHeader(request), { reuse: mayReuseLogin(request) });
   });
 
   // Runs after the auth hook, so the org's own limit applies.
-  const refuseDeclaredOversize = async (request: FastifyRequest) => {
-    const limit = core.uploadLimit(request.actor.org);
-    if (Number(request.headers['content-length']) > limit + MULTIPART_OVERHEAD) throw tooLarge(limit);
-  };
+  const refuseOversize = async (request: FastifyRequest) => refuseDeclaredOversize(core, request);
 
   const issueOf = (request: { actor: Actor; params: { issue: string } }) => core.getIssue(request.actor, request.params.issue);
   const issueAttachmentOf = (request: { actor: Actor; params: { issue: string; id: string } }) =>
@@ -91,7 +87,7 @@ export async function trackerRoutes(instance: FastifyInstance, { core, baseUrl, 
   };
 
   const upload = async (request: FastifyRequest, reply: FastifyReply, target: UploadTarget, imported?: ImportedOrigin) => {
-    const attachment = await receiveUpload(core, request, target, imported);
+    const attachment = await receiveUpload(core, request, timeouts, target, imported);
     return reply.code(201).send(attachmentJson(baseUrl(request), attachment));
   };
 
@@ -212,7 +208,7 @@ export async function trackerRoutes(instance: FastifyInstance, { core, baseUrl, 
   // Imports keep the author and time given (`createdBy` login or id, `createdAt` in Tracker's format).
   app.post(
     '/v2/issues/:issue/attachments/_import',
-    { schema: { params: IssueParams, querystring: ImportQuery }, onRequest: refuseDeclaredOversize },
+    { schema: { params: IssueParams, querystring: ImportQuery }, onRequest: refuseOversize },
     async (request, reply) => {
       const issue = await issueOf(request);
       return upload(request, reply, { kind: 'issue', issue }, await importedOrigin(request));
@@ -221,7 +217,7 @@ export async function trackerRoutes(instance: FastifyInstance, { core, baseUrl, 
 
   app.post(
     '/v2/issues/:issue/comments/:commentId/attachments/_import',
-    { schema: { params: CommentParams, querystring: ImportQuery }, onRequest: refuseDeclaredOversize },
+    { schema: { params: CommentParams, querystring: ImportQuery }, onRequest: refuseOversize },
     async (request, reply) => {
       const issue = await issueOf(request);
       const comment = await core.getComment(request.actor, issue, request.params.commentId);
@@ -232,7 +228,7 @@ export async function trackerRoutes(instance: FastifyInstance, { core, baseUrl, 
   // The Ruby client attaches straight to a comment.
   app.post(
     '/v2/issues/:issue/comments/:commentId/attachments',
-    { schema: { params: CommentParams, querystring: UploadQuery }, onRequest: refuseDeclaredOversize },
+    { schema: { params: CommentParams, querystring: UploadQuery }, onRequest: refuseOversize },
     async (request, reply) => {
       const issue = await issueOf(request);
       const comment = await core.getComment(request.actor, issue, request.params.commentId);
@@ -242,7 +238,7 @@ export async function trackerRoutes(instance: FastifyInstance, { core, baseUrl, 
 
   app.post(
     '/v2/issues/:issue/attachments',
-    { schema: { params: IssueParams, querystring: UploadQuery }, onRequest: refuseDeclaredOversize },
+    { schema: { params: IssueParams, querystring: UploadQuery }, onRequest: refuseOversize },
     async (request, reply) => upload(request, reply, { kind: 'issue', issue: await issueOf(request) }),
   );
 
@@ -277,7 +273,7 @@ export async function trackerRoutes(instance: FastifyInstance, { core, baseUrl, 
 
   // --- temporary files (and any file by id) ---
 
-  app.post('/v2/attachments', { schema: { querystring: UploadQuery }, onRequest: refuseDeclaredOversize }, async (request, reply) =>
+  app.post('/v2/attachments', { schema: { querystring: UploadQuery }, onRequest: refuseOversize }, async (request, reply) =>
     upload(request, reply, { kind: 'temporary' }),
   );
 
@@ -330,9 +326,9 @@ const TRACKER_UPLOAD_ERRORS: UploadErrors = {
 };
 
 /** Name rule: `?filename=`, else a `filename` field (before or after the file), else the part's name. */
-function receiveUpload(core: Affix, request: FastifyRequest, target: UploadTarget, imported?: ImportedOrigin) {
-  return receiveOneFile(core, request, TRACKER_UPLOAD_ERRORS, ({ staged, partName, fields }) =>
-    core.commitUpload(request.actor, staged, (request.query as { filename?: string }).filename || fields.filename || partName || 'file', target, imported),
+function receiveUpload(core: Affix, request: FastifyRequest, timeouts: BodyTimeouts, target: UploadTarget, imported?: ImportedOrigin) {
+  return receiveOneFile(core, request, TRACKER_UPLOAD_ERRORS, timeouts, ({ staged, partName, fields }) =>
+    core.commitUpload(request.actor, staged, (request.query as { filename?: string }).filename || fields.get('filename') || partName || 'file', target, imported),
   );
 }
 

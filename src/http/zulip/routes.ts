@@ -1,33 +1,35 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type {} from '@fastify/multipart';
 import { parseId, type Actor, type Affix } from '../../core/affix.js';
 import { AffixError } from '../../core/errors.js';
 import type { Attachment } from '../../core/model.js';
-import { tooLarge } from '../../core/uploads.js';
-import { receiveOneFile, type UploadErrors } from '../upload.js';
+import { receiveOneFile, refuseDeclaredOversize, type BodyTimeouts, type UploadErrors } from '../upload.js';
 import { servedAttachment, type ContentSender } from '../content.js';
 import { parseList, readForm } from '../form.js';
 import { mayReuseLogin } from '../login-reuse.js';
+import { parseCredential } from '../credentials.js';
 import { attachmentJson, success, uploadUrl } from './render.js';
 
 export interface ZulipOptions {
   core: Affix;
+  timeouts: BodyTimeouts;
   /** This server's own `scheme://host` values for a request: absolute upload links under them count. */
   origins: (request: FastifyRequest) => string[];
   send: ContentSender;
 }
 
-const MULTIPART_OVERHEAD = 1 << 20;
+/** Zulip's names for a message's type, and ours. */
+const MESSAGE_TYPES = new Map<string, 'stream' | 'private'>([
+  ['stream', 'stream'],
+  ['channel', 'stream'],
+  ['private', 'private'],
+  ['direct', 'private'],
+]);
 
 /** HTTP Basic `email:api_key`, as zulip-js and the Python client send it. */
 async function authenticate(core: Affix, request: FastifyRequest): Promise<Actor> {
-  const header = request.headers.authorization ?? '';
-  const match = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header);
-  if (!match) throw new AffixError('unauthenticated', "Missing 'Authorization' header.");
-  const decoded = Buffer.from(match[1]!, 'base64').toString('utf8');
-  const colon = decoded.indexOf(':');
-  if (colon < 0) throw new AffixError('unauthenticated', 'Invalid API key');
-  return core.authenticateApiKey(decoded.slice(0, colon), decoded.slice(colon + 1), { reuse: mayReuseLogin(request) });
+  const credential = parseCredential(request.headers.authorization);
+  if (credential?.kind !== 'basic') throw new AffixError('unauthenticated', "Missing 'Authorization' header.");
+  return core.authenticateApiKey(credential.email, credential.apiKey, { reuse: mayReuseLogin(request) });
 }
 
 /** `/user_uploads/<realm>/<rest>` names a file of the caller's realm; another realm's is 404. */
@@ -37,7 +39,7 @@ function pathIdOf(request: FastifyRequest<{ Params: { realm: string; '*': string
 }
 
 /** The Zulip dialect: `/api/v1/...` and `/user_uploads/...`, over the same core as Tracker's. */
-export async function zulipRoutes(app: FastifyInstance, { core, origins, send }: ZulipOptions): Promise<void> {
+export async function zulipRoutes(app: FastifyInstance, { core, timeouts, origins, send }: ZulipOptions): Promise<void> {
   // Signed URLs work without credentials: the token is the credential.
   app.route({
     method: ['GET', 'HEAD'],
@@ -54,14 +56,9 @@ export async function zulipRoutes(app: FastifyInstance, { core, origins, send }:
 
     authed.post(
       '/api/v1/user_uploads',
-      {
-        onRequest: async (request) => {
-          const limit = core.uploadLimit(request.actor.org);
-          if (Number(request.headers['content-length']) > limit + MULTIPART_OVERHEAD) throw tooLarge(limit);
-        },
-      },
+      { onRequest: async (request) => refuseDeclaredOversize(core, request) },
       async (request) => {
-        const attachment = await receiveUpload(core, request);
+        const attachment = await receiveUpload(core, request, timeouts);
         return success({ uri: uploadUrl(attachment.pathId), url: uploadUrl(attachment.pathId), filename: attachment.name });
       },
     );
@@ -79,12 +76,12 @@ export async function zulipRoutes(app: FastifyInstance, { core, origins, send }:
     });
 
     authed.post('/api/v1/messages', async (request) => {
-      const form = await readForm(request);
-      const type = ({ stream: 'stream', channel: 'stream', private: 'private', direct: 'private' } as const)[form.type ?? ''];
+      const form = await readForm(request, timeouts);
+      const type = MESSAGE_TYPES.get(form.get('type') ?? '');
       if (!type) throw new AffixError('bad_request', "Invalid message type; expected 'stream', 'channel', 'private' or 'direct'");
       const message = await core.sendMessage(
         request.actor,
-        { type, to: parseList(form.to), topic: form.topic ?? form.subject ?? null, content: form.content ?? '' },
+        { type, to: parseList(form.get('to')), topic: form.get('topic') ?? form.get('subject') ?? null, content: form.get('content') ?? '' },
         origins(request),
       );
       return success({ id: message.id });
@@ -93,9 +90,9 @@ export async function zulipRoutes(app: FastifyInstance, { core, origins, send }:
     authed.patch('/api/v1/messages/:id', async (request: FastifyRequest<{ Params: { id: string } }>) => {
       const id = parseId(request.params.id);
       if (id === null) throw new AffixError('bad_request', 'Invalid message(s)');
-      const form = await readForm(request);
-      if (form.content === undefined) throw new AffixError('bad_request', 'Nothing to change');
-      await core.editMessage(request.actor, id, form.content, origins(request));
+      const content = (await readForm(request, timeouts)).get('content');
+      if (content === undefined) throw new AffixError('bad_request', 'Nothing to change');
+      await core.editMessage(request.actor, id, content, origins(request));
       return success({});
     });
 
@@ -122,8 +119,8 @@ const ZULIP_UPLOAD_ERRORS: UploadErrors = {
 };
 
 /** A Zulip upload is temporary until a message claims it. */
-function receiveUpload(core: Affix, request: FastifyRequest): Promise<Attachment> {
-  return receiveOneFile(core, request, ZULIP_UPLOAD_ERRORS, ({ staged, partName }) =>
+function receiveUpload(core: Affix, request: FastifyRequest, timeouts: BodyTimeouts): Promise<Attachment> {
+  return receiveOneFile(core, request, ZULIP_UPLOAD_ERRORS, timeouts, ({ staged, partName }) =>
     core.commitUpload(request.actor, staged, partName ?? 'uploaded-file', { kind: 'temporary' }),
   );
 }
