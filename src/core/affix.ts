@@ -5,7 +5,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { BlobStore, ByteRange, DownloadHeaders } from '../store/blob/blob-store.js';
-import type { MetaStore, Page, Released } from '../store/meta/meta-store.js';
+import type { AttachmentClaim, MetaStore, Page, Released } from '../store/meta/meta-store.js';
 import { AffixError, notFound } from './errors.js';
 import { cloudUid, hashSecret, isHex24, passportUid, secret } from './ids.js';
 import { ENTITY_TYPES, type Attachment, type ClaimedAttachment, type Comment, type Entity, type EntityComment, type EntityType, type Issue, type Message, type Org, type Thumbnail, type User } from './model.js';
@@ -76,6 +76,8 @@ const TEMPORARY_URL_TTL_MS = 60_000;
 const DIRECT_DOWNLOAD_TTL_S = 60;
 /** Blob files younger than this are never treated as orphans: their transaction may still be running. */
 const ORPHAN_GRACE_MS = 60 * 60 * 1000;
+/** Attachments one request may link (Tracker's attachmentIds), or uploads one message may claim. */
+export const MAX_LINKED_PER_REQUEST = 1000;
 /** Logins kept at most by the auth cache; past it, the oldest are dropped. */
 const RECENT_LOGINS_MAX = 10_000;
 
@@ -319,7 +321,7 @@ export class Affix {
       topic: input.type === 'stream' ? input.topic!.trim() : null,
       content: input.content,
       dateSent: this.clock(),
-      linkedPathIds: linkedPathIds(input.content, actor.org.id, origins),
+      linkedPathIds: messageLinks(input.content, actor.org.id, origins),
     });
   }
 
@@ -328,7 +330,7 @@ export class Affix {
     if (!message) throw new AffixError('bad_request', 'Invalid message(s)');
     if (message.senderId !== actor.user.id) throw new AffixError('bad_request', "You don't have permission to edit this message");
     if (!content.trim()) throw new AffixError('bad_request', 'Message must not be empty');
-    return this.meta.updateMessage(actor.org.id, id, content, linkedPathIds(content, actor.org.id, origins), this.clock());
+    return this.meta.updateMessage(actor.org.id, id, content, messageLinks(content, actor.org.id, origins), this.clock());
   }
 
   /** A token that lets anyone download this attachment for the next 60 seconds. */
@@ -432,7 +434,7 @@ export class Affix {
       description: input.description ?? null,
       createdBy: actor.user.id,
       createdAt: now,
-      claim: { ownerId: actor.user.id, ids: input.attachmentIds, now },
+      claim: this.claimOf(actor, input.attachmentIds, now),
     });
   }
 
@@ -453,7 +455,7 @@ export class Affix {
       text: input.text,
       createdBy: actor.user.id,
       createdAt: now,
-      claim: { ownerId: actor.user.id, ids: input.attachmentIds, now },
+      claim: this.claimOf(actor, input.attachmentIds, now),
     });
   }
 
@@ -479,14 +481,14 @@ export class Affix {
       actor.org.id,
       issue.id,
       { summary: input.summary?.trim(), description: input.description },
-      { ownerId: actor.user.id, ids: input.attachmentIds, now },
+      this.claimOf(actor, input.attachmentIds, now),
       now,
     );
   }
 
   async updateComment(actor: Actor, comment: Comment, input: { text?: string; attachmentIds: number[] }): Promise<Comment> {
     const now = this.clock();
-    return this.meta.updateComment(actor.org.id, comment, input.text, { ownerId: actor.user.id, ids: input.attachmentIds, now }, now);
+    return this.meta.updateComment(actor.org.id, comment, input.text, this.claimOf(actor, input.attachmentIds, now), now);
   }
 
   // --- entities: projects, portfolios, goals ---
@@ -510,7 +512,7 @@ export class Affix {
   }
 
   attachToEntity(actor: Actor, entity: Entity, attachmentIds: number[]): Promise<Entity> {
-    return this.meta.attachToEntity(actor.org.id, entity, { ownerId: actor.user.id, ids: attachmentIds, now: this.clock() });
+    return this.meta.attachToEntity(actor.org.id, entity, this.claimOf(actor, attachmentIds, this.clock()));
   }
 
   async addEntityComment(actor: Actor, entity: Entity, input: { text: string; attachmentIds: number[] }): Promise<EntityComment> {
@@ -524,7 +526,7 @@ export class Affix {
       text: input.text,
       createdBy: actor.user.id,
       createdAt: now,
-      claim: { ownerId: actor.user.id, ids: input.attachmentIds, now },
+      claim: this.claimOf(actor, input.attachmentIds, now),
     });
   }
 
@@ -578,6 +580,16 @@ export class Affix {
     return report;
   }
 
+  /** What a request links, bounded: past MAX_LINKED_PER_REQUEST ids it is refused whole. */
+  private claimOf(actor: Actor, ids: number[], now: number): AttachmentClaim {
+    if (ids.length > MAX_LINKED_PER_REQUEST) {
+      throw new AffixError('unprocessable', `At most ${MAX_LINKED_PER_REQUEST} attachments can be linked in one request, not ${ids.length}`, {
+        attachmentIds: `at most ${MAX_LINKED_PER_REQUEST}`,
+      });
+    }
+    return { ownerId: actor.user.id, ids, now };
+  }
+
   private async deleteBlobs(released: Released): Promise<number> {
     for (const key of released.releasedKeys) await this.blobs.delete(key);
     return released.releasedKeys.length;
@@ -601,6 +613,15 @@ export function parseId(value: unknown): number | null {
   if (!/^[1-9][0-9]{0,15}$/.test(text)) return null;
   const id = Number(text);
   return Number.isSafeInteger(id) ? id : null;
+}
+
+/** The uploads a message's content links to, at most MAX_LINKED_PER_REQUEST of them. */
+function messageLinks(content: string, realmId: number, origins: string[]): string[] {
+  const linked = linkedPathIds(content, realmId, origins);
+  if (linked.length > MAX_LINKED_PER_REQUEST) {
+    throw new AffixError('bad_request', `A message may link at most ${MAX_LINKED_PER_REQUEST} uploads, not ${linked.length}`);
+  }
+  return linked;
 }
 
 /** A temporary file (not yet attached) is its uploader's alone; an attached one, the whole org's. */

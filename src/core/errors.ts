@@ -37,3 +37,12 @@ export const notFound = (what: string): AffixError => new AffixError('not_found'
 export function isAffixError(err: unknown): err is AffixError {
   return err instanceof AffixError;
 }
+
+/**
+ * Whether a store failed for want of space: the disk (ENOSPC, EDQUOT), SQLite's database or journal
+ * (SQLITE_FULL), or PostgreSQL's disk_full (53100). Each dialect answers 507.
+ */
+export function isOutOfSpace(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === 'ENOSPC' || code === 'EDQUOT' || code === 'SQLITE_FULL' || code === '53100';
+}

@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import { HEAD_BYTES } from '../media/describe.js';
 import type { BlobStore } from '../store/blob/blob-store.js';
 import { pipeInto } from '../util/pipe-into.js';
-import { AffixError, isAffixError } from './errors.js';
+import { AffixError, isAffixError, isOutOfSpace } from './errors.js';
 import { Meter } from './meter.js';
 
 /** Bytes already durable in the BlobStore, not yet recorded: commit them or discard them. */
@@ -31,6 +31,8 @@ export async function stageUpload(blobs: BlobStore, source: Readable, maxBytes: 
   const meter = new Meter(maxBytes, () => tooLarge(maxBytes), HEAD_BYTES);
   // Wait for both sides, so that a failed upload has finished cleaning up before the caller hears of it.
   const [fed, stored] = await Promise.allSettled([pipeInto(source, meter), blobs.write(meter)]);
+  // A full disk fails both sides; the store's own error says why (and answers 507).
+  if (stored.status === 'rejected' && isOutOfSpace(stored.reason)) throw stored.reason;
   if (fed.status === 'rejected') {
     // The source's own failure (too large, client gone) says more than the store's "premature close".
     if (stored.status === 'fulfilled') await blobs.delete(stored.value.key);

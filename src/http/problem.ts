@@ -1,5 +1,5 @@
 import type { FastifyError } from 'fastify';
-import { isAffixError, type AffixErrorCode } from '../core/errors.js';
+import { isAffixError, isOutOfSpace, type AffixErrorCode } from '../core/errors.js';
 
 /** An error reduced to what a dialect needs to render it. */
 export interface Problem {
@@ -37,6 +37,9 @@ function codeOfStatus(status: number): AffixErrorCode {
 export function toProblem(err: unknown): Problem {
   if (isAffixError(err)) {
     return { status: STATUS[err.code], code: err.code, message: err.message, details: err.details, limitBytes: err.limitBytes };
+  }
+  if (isOutOfSpace(err)) {
+    return { status: 507, code: 'insufficient_storage', message: 'The server has no room left to store this; nothing was kept', details: {} };
   }
   const fastifyError = err as Partial<FastifyError>;
   const status = fastifyError.statusCode;

@@ -192,8 +192,28 @@ function migrations(flavor: SqlFlavor): Record<string, Migration> {
 /** Every migration's name, in order. */
 export const migrationNames = (): string[] => Object.keys(migrations('sqlite'));
 
-/** `schema`: where PostgreSQL keeps the migration bookkeeping (Kysely would otherwise find another schema's). */
+/**
+ * Runs every pending migration. Each run commits whole or not at all: PostgreSQL's through Kysely's
+ * own transaction; SQLite's (which Kysely runs statement by statement, with no transaction) inside one
+ * `BEGIN IMMEDIATE` of ours, bookkeeping tables included, so a crash mid-migration leaves the database
+ * as it was. `schema`: where PostgreSQL keeps the bookkeeping (Kysely would otherwise find another schema's).
+ */
 export async function migrateToLatest(db: Kysely<any>, flavor: SqlFlavor, schema?: string): Promise<void> {
+  if (flavor === 'postgres') return runMigrator(db, flavor, schema);
+  await db.connection().execute(async (connection) => {
+    // IMMEDIATE takes the write lock first (waiting out busy_timeout), so two processes starting on one file take turns.
+    await sql`BEGIN IMMEDIATE`.execute(connection);
+    try {
+      await runMigrator(connection, flavor);
+      await sql`COMMIT`.execute(connection);
+    } catch (err) {
+      await sql`ROLLBACK`.execute(connection).catch(() => undefined);
+      throw err;
+    }
+  });
+}
+
+async function runMigrator(db: Kysely<any>, flavor: SqlFlavor, schema?: string): Promise<void> {
   const provider: MigrationProvider = { getMigrations: async () => migrations(flavor) };
   const { error, results } = await new Migrator({ db, provider, ...(schema ? { migrationTableSchema: schema } : {}) }).migrateToLatest();
   const failed = results?.find((r) => r.status === 'Error');
