@@ -1,32 +1,9 @@
 import assert from 'node:assert/strict';
-import { crc32, deflateSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import { fileForm, json, startAffix, type TestServer, type TestUser } from './harness.js';
-import { makeImage } from './images.js';
+import { makeImage, pngDeclaring } from './images.js';
 import { Thumbnailer } from '../src/media/thumbnailer.js';
-
-/** A valid PNG that declares width x height but carries almost no data: a decompression bomb's header. */
-function pngDeclaring(width: number, height: number): Buffer {
-  const chunk = (type: string, data: Buffer) => {
-    const body = Buffer.concat([Buffer.from(type, 'ascii'), data]);
-    const length = Buffer.alloc(4);
-    length.writeUInt32BE(data.length);
-    const crc = Buffer.alloc(4);
-    crc.writeUInt32BE(crc32(body));
-    return Buffer.concat([length, body, crc]);
-  };
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0);
-  ihdr.writeUInt32BE(height, 4);
-  ihdr.set([8, 0, 0, 0, 0], 8); // 8-bit greyscale
-  return Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk('IHDR', ihdr),
-    chunk('IDAT', deflateSync(Buffer.alloc(width + 1))), // one row; the rest "decompresses" on demand
-    chunk('IEND', Buffer.alloc(0)),
-  ]);
-}
 
 describe('thumbnails', () => {
   let affix: TestServer;

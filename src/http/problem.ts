@@ -49,7 +49,8 @@ export function toProblem(err: unknown): Problem {
       const field = (v.instancePath || v.params?.missingProperty || '').toString().replace(/^\//, '') || 'request';
       details[field] = v.message ?? 'invalid';
     }
-    return { status, code: codeOfStatus(status), message: fastifyError.message ?? 'Bad request', details };
+    // Fastify's messages may quote the request (a whole over-long path): never echo more than a line of it.
+    return { status, code: codeOfStatus(status), message: (fastifyError.message ?? 'Bad request').slice(0, 300), details };
   }
   return { status: 500, code: 'internal', message: 'Internal server error', details: {} };
 }
