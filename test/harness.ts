@@ -74,6 +74,10 @@ export const CLI = join(process.cwd(), 'dist/src/cli/main.js');
 export interface SpawnedAffix {
   child: ChildProcess;
   url: string;
+  /** Everything the process has written to stdout so far (its log lines). */
+  output(): string;
+  /** The exit code, once it has exited. */
+  exited: Promise<number | null>;
   /** SIGTERM, and wait for the process to exit. */
   stop(): Promise<void>;
 }
@@ -84,7 +88,7 @@ export function spawnAffix(args: string[], env: Record<string, string> = {}): Pr
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, ...env },
   });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   return new Promise((resolve, reject) => {
     let seen = '';
     child.stdout!.on('data', (chunk: Buffer) => {
@@ -94,6 +98,8 @@ export function spawnAffix(args: string[], env: Record<string, string> = {}): Pr
         resolve({
           child,
           url: match[1]!,
+          output: () => seen,
+          exited,
           async stop() {
             if (child.exitCode === null) child.kill('SIGTERM');
             await exited;
