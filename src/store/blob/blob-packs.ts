@@ -2,6 +2,7 @@ import { randomBytes, randomInt } from 'node:crypto';
 import { type FileHandle, open, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { syncDir } from './sync-dir.js';
+import { shortWrite } from './short-write.js';
 
 /**
  * Small blobs appended to shared pack files (`<dir>/<pack>`), as Haystack or SeaweedFS volumes keep
@@ -349,7 +350,7 @@ class ActivePack {
         if (this.failed) throw this.failed;
         const handle = await this.opened;
         const { bytesWritten } = await handle.writev(buffers, this.writtenEnd);
-        if (bytesWritten !== total) throw new Error(`short write: ${bytesWritten} of ${total} bytes`);
+        if (bytesWritten !== total) throw shortWrite(bytesWritten, total);
         this.writtenEnd += total;
         await handle.datasync();
         for (const p of batch) p.resolve();

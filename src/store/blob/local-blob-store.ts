@@ -9,6 +9,7 @@ import { BlobPacks, isPackedKey, MAX_PACKED } from './blob-packs.js';
 import type { BlobStore, ByteRange, StoredBlob } from './blob-store.js';
 import { SharedRuns } from '../../util/shared-run.js';
 import { syncDir } from './sync-dir.js';
+import { shortWrite } from './short-write.js';
 
 const KEY = /^[0-9a-f]{32}$/;
 const IO_CHUNK = 1 << 20;
@@ -253,8 +254,7 @@ class DurableFileSink extends Writable {
     if (this.writebackError) throw this.writebackError;
     const total = buffers.reduce((n, b) => n + b.length, 0);
     const { bytesWritten } = await this.file.writev(buffers);
-    // A regular file takes the whole write or fails; a short write means the disk is full.
-    if (bytesWritten !== total) throw new Error(`short write: ${bytesWritten} of ${total} bytes`);
+    if (bytesWritten !== total) throw shortWrite(bytesWritten, total);
     this.bytesWritten += total;
     this.unflushed += total;
     if (this.unflushed >= WRITEBACK_EVERY && !this.writeback) this.startWriteback();
