@@ -15,6 +15,8 @@ export interface Config {
   /** Images with more pixels than this get no thumbnail (422) and are never decoded. */
   thumbnailMaxPixels: number;
   thumbnailTimeoutMs: number;
+  /** Bytes the decoded pixels of all thumbnails being made at once may take (4 bytes a pixel). */
+  thumbnailMemoryBytes: number;
   /** Local blobs of at most this many bytes share pack files; 0: every blob is a file of its own. */
   packFilesUpTo: number;
   /** nginx `internal` location that maps to `<data-dir>/blobs/`; downloads answer with X-Accel-Redirect. */
@@ -65,6 +67,7 @@ const OPTIONS = {
   'gc-interval': { env: 'AFFIX_GC_INTERVAL', default: '10m', parse: parseDuration },
   'thumbnail-max-pixels': { env: 'AFFIX_THUMBNAIL_MAX_PIXELS', default: '50000000', parse: parsePositiveInteger },
   'thumbnail-timeout': { env: 'AFFIX_THUMBNAIL_TIMEOUT', default: '10s', parse: parseDuration },
+  'thumbnail-memory': { env: 'AFFIX_THUMBNAIL_MEMORY', default: '256MiB', parse: parseSize },
   'pack-files-up-to': { env: 'AFFIX_PACK_FILES_UP_TO', default: '64KiB', parse: parsePackLimit },
   'accel-redirect': { env: 'AFFIX_ACCEL_REDIRECT', default: '', parse: parseAccelPrefix },
   'rate-limit': { env: 'AFFIX_RATE_LIMIT', default: '6000', parse: parseCount },
@@ -113,6 +116,7 @@ export function loadConfig(flags: Partial<Record<OptionName, string | undefined>
     gcIntervalMs: read('gc-interval'),
     thumbnailMaxPixels: read('thumbnail-max-pixels'),
     thumbnailTimeoutMs: read('thumbnail-timeout'),
+    thumbnailMemoryBytes: read('thumbnail-memory'),
     packFilesUpTo: read('pack-files-up-to'),
     accelRedirect: read('accel-redirect'),
     rateLimitPerMinute: read('rate-limit'),

@@ -12,7 +12,7 @@ import { openSqliteMetaStore } from './store/meta/sqlite.js';
 
 type CoreConfig = Pick<
   Config,
-  'dataDir' | 'packFilesUpTo' | 'maxFileSize' | 'temporaryTtlMs' | 'authCacheMs' | 'thumbnailMaxPixels' | 'thumbnailTimeoutMs' | 'databaseUrl' | 'databaseSchema' | 's3'
+  'dataDir' | 'packFilesUpTo' | 'maxFileSize' | 'temporaryTtlMs' | 'authCacheMs' | 'thumbnailMaxPixels' | 'thumbnailTimeoutMs' | 'thumbnailMemoryBytes' | 'databaseUrl' | 'databaseSchema' | 's3'
 >;
 
 /**
@@ -30,7 +30,11 @@ export async function openCore(config: CoreConfig): Promise<Affix> {
   if (blobs instanceof LocalBlobStore) await blobs.init();
   const scratchDir = join(config.dataDir, 'scratch');
   await mkdir(scratchDir, { recursive: true });
-  const thumbnailer = new Thumbnailer({ maxPixels: config.thumbnailMaxPixels, timeoutSeconds: Math.max(1, Math.ceil(config.thumbnailTimeoutMs / 1000)) });
+  const thumbnailer = new Thumbnailer({
+    maxPixels: config.thumbnailMaxPixels,
+    timeoutSeconds: Math.max(1, Math.ceil(config.thumbnailTimeoutMs / 1000)),
+    memoryBytes: config.thumbnailMemoryBytes,
+  });
   return new Affix(meta, blobs, thumbnailer, { maxFileSize: config.maxFileSize, temporaryTtlMs: config.temporaryTtlMs, scratchDir, authCacheMs: config.authCacheMs });
 }
 

@@ -381,7 +381,7 @@ export class Affix {
   private async makeThumbnail(attachment: Attachment, size: number, format: ThumbnailFormat): Promise<Thumbnail> {
     const image = await this.withLocalCopy(attachment.storageKey, async (path) => {
       try {
-        return await this.thumbnailer.make(path, size, format);
+        return await this.thumbnailer.make(path, (attachment.width ?? 0) * (attachment.height ?? 0), size, format);
       } catch (err) {
         throw new AffixError('unprocessable', `No thumbnail can be made of this image: ${(err as Error).message}`);
       }
