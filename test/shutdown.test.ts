@@ -109,17 +109,22 @@ describe('shutdown and client aborts', () => {
     const arrived = () => affix.output().split('\n').filter((line) => line.includes('incoming request')).length;
     for (let i = 0; i < 500 && arrived() < uploads; i++) await sleep(2);
     assert.equal(arrived(), uploads);
+    const stopped = Date.now();
     affix.child.kill('SIGTERM');
     assert.equal(await affix.exited, 0);
     assert.deepEqual(logLines(affix, 50), [], 'no errors logged');
-    // Every handler ran to its end before the stores closed: each whole body became a temporary file.
+    assert.ok(Date.now() - stopped < 5000, `shut down in ${Date.now() - stopped} ms`);
+    // Every handler ran to its end before the stores closed. On the embedded default each whole body
+    // had been read before its client went, so each became a temporary file; on PostgreSQL the
+    // credential lookup takes long enough for some clients to be gone before their body is read.
     const again = await start();
     try {
       const found = await Promise.all(Array.from({ length: uploads + 5 }, (_, i) => fetch(`${again.url}/v2/attachments/${i + 1}`, { headers: auth() }).then((r) => r.status)));
-      assert.ok(found.filter((status) => status === 200).length >= uploads, `stored: ${JSON.stringify(found)}`);
+      if (backend.kind === 'embedded') assert.ok(found.filter((status) => status === 200).length >= uploads, `stored: ${JSON.stringify(found)}`);
     } finally {
       await again.stop();
     }
+    if (backend.kind === 'embedded') assert.deepEqual((await listStoredFiles(dataDir)).staging, [], 'no staging file left');
   });
 
   it('logs a client that hangs up mid-upload at info, not as an error', async () => {

@@ -42,6 +42,8 @@ export const cutShort = (): AffixError => new AffixError('bad_request', 'The req
  * the promise rejects with it once every handler has settled, so their cleanup is over by then.
  */
 export function readMultipart(request: IncomingMessage, limits: MultipartLimits, handlers: MultipartHandlers): Promise<void> {
+  // The client may have gone while the route looked up its credentials: a destroyed stream emits nothing more.
+  if (request.destroyed && !request.readableEnded) return Promise.reject(cutShort());
   let parser: BusboyInstance;
   try {
     parser = busboy.Busboy({
