@@ -8,7 +8,7 @@ import { hashSecret } from '../core/ids.js';
 import type { Redis } from 'ioredis';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Affix } from '../core/affix.js';
-import { InFlight } from '../util/in-flight.js';
+import type { InFlight } from '../util/in-flight.js';
 import { contentSender } from './content.js';
 import { parseCredential } from './credentials.js';
 import { rawErrorResponse, renderProblem } from './dialect-errors.js';
@@ -34,9 +34,9 @@ export interface AppOptions {
   rateLimitRedis?: Redis | null;
   /** JSON bodies (issues, comments) larger than this are refused with 413. */
   jsonBodyLimit?: number;
-  timeouts?: ServerTimeouts;
+  timeouts: ServerTimeouts;
   /** Every route handler running is counted here, so shutdown can wait for them. */
-  inFlight?: InFlight;
+  inFlight: InFlight;
 }
 
 /**
@@ -46,7 +46,6 @@ export interface AppOptions {
 const MAX_PARAM_LENGTH = 1024;
 /** How often Node looks for requests over their header or whole-request time (its default: 30 s). */
 const TIMEOUT_CHECK_MS = 1000;
-export const DEFAULT_TIMEOUTS: ServerTimeouts = { headersMs: 20_000, idleMs: 60_000, totalMs: 3_600_000 };
 
 export async function buildApp({
   core,
@@ -56,8 +55,8 @@ export async function buildApp({
   rateLimitPerMinute = 0,
   rateLimitRedis = null,
   jsonBodyLimit = 1 << 20,
-  timeouts = DEFAULT_TIMEOUTS,
-  inFlight = new InFlight(),
+  timeouts,
+  inFlight,
 }: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger: { level: logLevel },

@@ -26,7 +26,8 @@ export async function readForm(request: FastifyRequest, timeouts: BodyTimeouts):
       {
         totalBytes: FORM_FIELD_BYTES + FORM_OVERHEAD,
         tooLarge: () => new AffixError('too_large', `The request body is larger than ${FORM_FIELD_BYTES + FORM_OVERHEAD} bytes`),
-        files: 0,
+        // One, so that a file part reaches the handler below and is refused in plain words.
+        files: 1,
         fields: FORM_FIELDS,
         fieldBytes: FORM_FIELD_BYTES,
         idleMs: timeouts.idleMs,
