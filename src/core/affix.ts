@@ -77,7 +77,7 @@ const DIRECT_DOWNLOAD_TTL_S = 60;
 /** Blob files younger than this are never treated as orphans: their transaction may still be running. */
 const ORPHAN_GRACE_MS = 60 * 60 * 1000;
 /** Attachments one request may link (Tracker's attachmentIds), or uploads one message may claim. */
-export const MAX_LINKED_PER_REQUEST = 1000;
+const MAX_LINKED_PER_REQUEST = 1000;
 /** Logins kept at most by the auth cache; past it, the oldest are dropped. */
 const RECENT_LOGINS_MAX = 10_000;
 
