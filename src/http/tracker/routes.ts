@@ -28,7 +28,6 @@ declare module 'fastify' {
   }
 }
 
-
 const IssueParams = Type.Object({ issue: Type.String({ description: 'Issue key (QUEUE-1) or 24-hex id' }) });
 const IdParams = Type.Object({ id: Type.String({ description: 'Attachment id' }) });
 const IssueFileParams = Type.Object({ issue: Type.String(), id: Type.String() });
