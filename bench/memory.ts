@@ -17,7 +17,7 @@ const rss = async (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(await readFil
 async function main(): Promise<void> {
   const dataDir = await mkdtemp(join(tmpdir(), 'affix-memory-'));
   const core = await openCore(loadConfig({ 'data-dir': dataDir }, {}));
-  const { token } = await core.addUser({ orgExtId: '1', login: 'bench', display: 'bench' });
+  const { token } = await core.identity.addUser({ orgExtId: '1', login: 'bench', display: 'bench' });
   await core.close();
   const headers = { authorization: `OAuth ${token}` };
   const env = Object.fromEntries(flags.env!.map((pair) => pair.split('=') as [string, string]));

@@ -81,7 +81,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const timer =
     config.gcIntervalMs > 0
       ? setInterval(() => {
-          collecting = core
+          collecting = core.collector
             .collect()
             .then((report) => app.log.info({ report }, 'collector ran'))
             .catch((err) => app.log.error({ err }, 'collector failed'));

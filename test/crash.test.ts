@@ -27,7 +27,7 @@ describe('crash: SIGKILL under concurrent uploads and deletes', () => {
     backend = await provisionBackend();
     dataDir = await mkdtemp(join(tmpdir(), 'affix-crash-'));
     const core = await openCore(loadConfig({ 'data-dir': dataDir, ...backend.flags }, {}));
-    const made = await core.addUser({ orgExtId: '77', login: 'ivan', display: 'ivan' });
+    const made = await core.identity.addUser({ orgExtId: '77', login: 'ivan', display: 'ivan' });
     await core.close();
     headers = { authorization: `OAuth ${made.token}`, 'x-org-id': '77' };
     zulip = { authorization: `Basic ${Buffer.from(`${made.user.email}:${made.apiKey}`).toString('base64')}` };

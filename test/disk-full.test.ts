@@ -30,7 +30,7 @@ describe('disk full (embedded default)', { skip: process.env.AFFIX_TEST_BACKEND 
     assert.ok(mountSmallDisk(disk, '6m'), 'tmpfs mounted');
     affix = await startAffix({ 'data-dir': disk, 'max-file-size': '4MiB', 'log-level': process.env.DEBUG_LOG ?? 'silent' });
     ivan = await affix.addUser('9', 'ivan');
-    const { user, apiKey } = await affix.server.core.addUser({ orgExtId: '9', login: 'ivan-z', display: 'ivan' });
+    const { user, apiKey } = await affix.server.core.identity.addUser({ orgExtId: '9', login: 'ivan-z', display: 'ivan' });
     zulip = { authorization: `Basic ${Buffer.from(`${user.email}:${apiKey}`).toString('base64')}` };
   });
   after(async () => {

@@ -43,7 +43,7 @@ export async function startAffix(flags: Record<string, string> = {}): Promise<Te
     server,
     backend,
     async addUser(orgId, login, display = login) {
-      const { user, token } = await server.core.addUser({ orgExtId: orgId, login, display });
+      const { user, token } = await server.core.identity.addUser({ orgExtId: orgId, login, display });
       return {
         token,
         orgId,

@@ -36,7 +36,7 @@ describe('schema migrations and crashes (SQLite)', { skip: process.env.AFFIX_TES
         if ((await killDuringMigration(dataDir, point * 3)) === 'killed') killedMidway++;
         const core = await openCore(loadConfig({ 'data-dir': dataDir }, {}));
         try {
-          const { user } = await core.addUser({ orgExtId: '1', login: `after-${point}`, display: 'after' });
+          const { user } = await core.identity.addUser({ orgExtId: '1', login: `after-${point}`, display: 'after' });
           assert.ok(user.id > 0, `kill point ${point}: a user can be added after the crash`);
         } finally {
           await core.close();

@@ -27,7 +27,7 @@ describe('rate limit per token', () => {
   });
 
   it('answers Zulip clients with RATE_LIMIT_HIT', async () => {
-    const { user, apiKey } = await affix.server.core.addUser({ orgExtId: '5', login: 'zed', display: 'Zed', email: 'zed@x.test' });
+    const { user, apiKey } = await affix.server.core.identity.addUser({ orgExtId: '5', login: 'zed', display: 'Zed', email: 'zed@x.test' });
     const headers = { authorization: `Basic ${Buffer.from(`${user.email}:${apiKey}`).toString('base64')}` };
     for (let i = 0; i < 3; i++) await (await fetch(`${affix.url}/api/v1/attachments`, { headers })).arrayBuffer();
     const limited = await fetch(`${affix.url}/api/v1/attachments`, { headers });

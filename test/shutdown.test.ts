@@ -33,7 +33,7 @@ describe('shutdown and client aborts', () => {
     backend = await provisionBackend();
     dataDir = await mkdtemp(join(tmpdir(), 'affix-shutdown-'));
     const core = await openCore(loadConfig({ 'data-dir': dataDir, ...backend.flags }, {}));
-    token = (await core.addUser({ orgExtId: '5', login: 'ivan', display: 'ivan' })).token;
+    token = (await core.identity.addUser({ orgExtId: '5', login: 'ivan', display: 'ivan' })).token;
     await core.close();
   });
   after(async () => {

@@ -145,12 +145,12 @@ describe('upload path: limits, aborts, dedup, expiry', () => {
     assert.equal(late.status, 422);
     assert.match((await json(late)).errorMessages[0], /expired/);
 
-    const report = await affix.server.core.collect();
+    const report = await affix.server.core.collector.collect();
     assert.equal(report.expired, 1);
     assert.equal(report.blobsDeleted, 1);
     assert.equal((await api(`/v2/attachments/${temp.id}`)).status, 404);
     assert.equal(await (await api(`/v2/issues/${issueKey}/attachments/${kept.id}/kept.txt`)).text(), 'linked in time');
-    assert.equal((await affix.server.core.collect()).expired, 0);
+    assert.equal((await affix.server.core.collector.collect()).expired, 0);
     await api(`/v2/issues/${issueKey}/attachments/${kept.id}`, { method: 'DELETE' });
   });
 
@@ -172,11 +172,11 @@ describe('upload path: limits, aborts, dedup, expiry', () => {
     await utimes(liveBlob!, old, old);
 
     const now = Date.now();
-    const first = await affix.server.core.collect(now);
+    const first = await affix.server.core.collector.collect(now);
     assert.equal(first.stagingRemoved, 1);
     assert.equal(first.orphansRemoved, 0, 'an unreferenced blob is only suspected on the first sweep');
     // Two hours later the young file is old enough to be suspected, but only now for the first time.
-    const second = await affix.server.core.collect(now + 2 * 3600_000);
+    const second = await affix.server.core.collector.collect(now + 2 * 3600_000);
     assert.equal(second.orphansRemoved, 1);
     const files = await affix.storedFiles();
     assert.deepEqual(files.staging, []);
@@ -187,7 +187,7 @@ describe('upload path: limits, aborts, dedup, expiry', () => {
   it('keeps the blob of an upload whose recording may have committed, and deletes one surely not recorded', async () => {
     const core = affix.server.core;
     const meta = core.meta as { insertAttachment: typeof core.meta.insertAttachment };
-    const actor = await core.authenticate(ivan.token, ivan.orgId);
+    const actor = await core.identity.authenticate(ivan.token, ivan.orgId);
     const real = core.meta.insertAttachment.bind(core.meta);
     try {
       // The row commits, then the answer is lost (a failed WAL sync, a connection dropped after COMMIT).
@@ -195,15 +195,15 @@ describe('upload path: limits, aborts, dedup, expiry', () => {
         await real(...args);
         throw new Error('outcome unknown');
       };
-      const committed = await core.stageUpload(actor, Readable.from([Buffer.from('maybe recorded')]));
-      await assert.rejects(core.commitUpload(actor, committed, 'maybe.txt', { kind: 'temporary' }), /outcome unknown/);
+      const committed = await core.attachments.stage(actor, Readable.from([Buffer.from('maybe recorded')]));
+      await assert.rejects(core.attachments.commit(actor, committed, 'maybe.txt', { kind: 'temporary' }), /outcome unknown/);
       assert.equal(await core.blobs.size(committed.key), 14, 'a row uses it: kept');
       // Refused before anything was written.
       meta.insertAttachment = async () => {
         throw new Error('refused');
       };
-      const refused = await core.stageUpload(actor, Readable.from([Buffer.from('surely not recorded')]));
-      await assert.rejects(core.commitUpload(actor, refused, 'no.txt', { kind: 'temporary' }), /refused/);
+      const refused = await core.attachments.stage(actor, Readable.from([Buffer.from('surely not recorded')]));
+      await assert.rejects(core.attachments.commit(actor, refused, 'no.txt', { kind: 'temporary' }), /refused/);
       assert.equal(await core.blobs.size(refused.key), null, 'no row uses it: deleted');
     } finally {
       delete (meta as Partial<typeof meta>).insertAttachment;
@@ -215,19 +215,19 @@ describe('upload path: limits, aborts, dedup, expiry', () => {
     const hour = 3600_000;
     const start = Date.now() + 2 * hour;
     // Settle what earlier tests left: two sweeps an hour apart.
-    await core.collect(start);
-    await core.collect(start + 2 * hour);
+    await core.collector.collect(start);
+    await core.collector.collect(start + 2 * hour);
     const lost = await core.blobs.write(Readable.from([Buffer.from('lost in a crash')]));
     // Stored, not yet recorded: the same state as an upload whose transaction has not committed.
     const finishing = await core.blobs.write(Readable.from([Buffer.from('finishing now')]));
-    assert.equal((await core.collect(start + 4 * hour)).orphansRemoved, 0, 'first sighting');
-    const { org, user } = await core.authenticate(ivan.token, ivan.orgId);
+    assert.equal((await core.collector.collect(start + 4 * hour)).orphansRemoved, 0, 'first sighting');
+    const { org, user } = await core.identity.authenticate(ivan.token, ivan.orgId);
     await core.meta.insertAttachment({
       orgId: org.id, ownerId: user.id, name: 'f.txt', mimetype: 'text/plain', size: 13, width: null, height: null,
       sha256: 'finishing-now', storageKey: finishing.key, createdAt: start, expiresAt: null, issueId: null, commentId: null,
       pathId: `${org.id}/ff/finishing/f.txt`, entityId: null,
     });
-    assert.equal((await core.collect(start + 6 * hour)).orphansRemoved, 1, 'only the blob still unreferenced');
+    assert.equal((await core.collector.collect(start + 6 * hour)).orphansRemoved, 1, 'only the blob still unreferenced');
     assert.equal(await core.blobs.size(lost.key), null);
     assert.equal(await core.blobs.size(finishing.key), 13);
   });

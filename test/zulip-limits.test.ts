@@ -12,11 +12,11 @@ describe('Zulip limits: file size, organization quota, expiry', () => {
   before(async () => {
     affix = await startAffix({ 'temporary-ttl': '1s' });
     const core = affix.server.core;
-    const user = await core.addUser({ orgExtId: 'small', login: 'iago', display: 'Iago', email: 'iago@small.test' });
-    const other = await core.addUser({ orgExtId: 'other', login: 'eve', display: 'Eve', email: 'eve@other.test' });
+    const user = await core.identity.addUser({ orgExtId: 'small', login: 'iago', display: 'Iago', email: 'iago@small.test' });
+    const other = await core.identity.addUser({ orgExtId: 'other', login: 'eve', display: 'Eve', email: 'eve@other.test' });
     basic = `Basic ${Buffer.from(`iago@small.test:${user.apiKey}`).toString('base64')}`;
     otherBasic = `Basic ${Buffer.from(`eve@other.test:${other.apiKey}`).toString('base64')}`;
-    await core.setOrgLimits('small', { maxFileUploadSizeMib: 1, uploadQuotaMib: 2 });
+    await core.identity.setOrgLimits('small', { maxFileUploadSizeMib: 1, uploadQuotaMib: 2 });
   });
   after(() => affix.close());
 
@@ -75,7 +75,7 @@ describe('Zulip limits: file size, organization quota, expiry', () => {
 
   it('expires unclaimed uploads through the same collector as Tracker’s temporary files', async () => {
     await sleep(1_100);
-    const report = await affix.server.core.collect();
+    const report = await affix.server.core.collector.collect();
     assert.equal(report.expired, 4);
     assert.equal(await used(), 0);
     assert.deepEqual((await affix.storedFiles()).blobs, []);

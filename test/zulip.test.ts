@@ -26,7 +26,7 @@ describe('Zulip dialect', () => {
   let realmId: number;
 
   const makeUser = async (org: string, login: string): Promise<ZulipUser> => {
-    const { user, apiKey, token, org: o } = await affix.server.core.addUser({ orgExtId: org, login, display: login, email: `${login}@${org}.test` });
+    const { user, apiKey, token, org: o } = await affix.server.core.identity.addUser({ orgExtId: org, login, display: login, email: `${login}@${org}.test` });
     realmId = org === 'zulip' ? o.id : realmId;
     return {
       email: user.email,

@@ -49,7 +49,7 @@ async function main(argv: string[]): Promise<number> {
       }
       const core = await openCore(loadConfig(values));
       try {
-        const { user, org, token, apiKey } = await core.addUser({
+        const { user, org, token, apiKey } = await core.identity.addUser({
           orgExtId: values.org,
           login: values.login,
           display: values.display ?? values.login,
@@ -76,7 +76,7 @@ async function main(argv: string[]): Promise<number> {
       }
       const core = await openCore(loadConfig(values));
       try {
-        const org = await core.setOrgLimits(values.org, {
+        const org = await core.identity.setOrgLimits(values.org, {
           maxFileUploadSizeMib: mibOrNone(values['max-file-upload-size-mib'], '--max-file-upload-size-mib'),
           uploadQuotaMib: mibOrNone(values['upload-quota-mib'], '--upload-quota-mib'),
         });
@@ -90,7 +90,7 @@ async function main(argv: string[]): Promise<number> {
       const { values } = parseArgs({ args: rest, options: CONFIG_FLAGS });
       const core = await openCore(loadConfig(values));
       try {
-        process.stdout.write(`${JSON.stringify(await core.collect())}\n`);
+        process.stdout.write(`${JSON.stringify(await core.collector.collect())}\n`);
       } finally {
         await core.close();
       }

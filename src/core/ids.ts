@@ -29,3 +29,11 @@ export function cloudUid(): string {
 
 /** Tracker `passportUid`-like identifier: a positive integer below 2^48 that fits in a JS number. */
 export const passportUid = (): number => randomBytes(6).readUIntBE(0, 6) || 1;
+
+/** A positive integer id from a path segment or a JSON value, or null. */
+export function parseId(value: unknown): number | null {
+  const text = typeof value === 'number' ? String(value) : typeof value === 'string' ? value.trim() : '';
+  if (!/^[1-9][0-9]{0,15}$/.test(text)) return null;
+  const id = Number(text);
+  return Number.isSafeInteger(id) ? id : null;
+}

@@ -86,7 +86,7 @@ export function contentSender(core: Affix, accelPrefix: string | null): ContentS
     if (notModified(request.headers, etag, content.modifiedAt)) return reply.code(304).send();
     const inline = isInlineSafe(content.mimetype) && !content.forceDownload;
     const disposition = contentDisposition(inline ? 'inline' : 'attachment', content.name);
-    const direct = await core.directDownloadUrl(content.storageKey, { contentType: content.mimetype, contentDisposition: disposition });
+    const direct = await core.attachments.directDownloadUrl(content.storageKey, { contentType: content.mimetype, contentDisposition: disposition });
     // The object store serves the bytes (and any Range), with the same type and disposition.
     if (direct) return reply.code(302).header('location', direct).header('cache-control', 'no-store').send();
     reply.header('content-type', content.mimetype);
@@ -108,6 +108,6 @@ export function contentSender(core: Affix, accelPrefix: string | null): ContentS
     }
     reply.header('content-length', range ? range.end - range.start + 1 : content.size);
     if (request.method === 'HEAD') return reply.send();
-    return reply.send(await core.openContent(content.storageKey, range ?? undefined));
+    return reply.send(await core.attachments.openContent(content.storageKey, range ?? undefined));
   };
 }

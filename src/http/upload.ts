@@ -34,7 +34,7 @@ export const MULTIPART_OVERHEAD = 1 << 20;
 
 /** Refuses, before reading a byte of the body, an upload whose declared length is already over the limit. */
 export function refuseDeclaredOversize(core: Affix, request: FastifyRequest): void {
-  const limit = core.uploadLimit(request.actor.org);
+  const limit = core.attachments.uploadLimit(request.actor.org);
   if (Number(request.headers['content-length']) > limit + MULTIPART_OVERHEAD) throw tooLarge(limit);
 }
 
@@ -55,7 +55,7 @@ export async function receiveOneFile(
   commit: (received: ReceivedFile) => Promise<Attachment>,
 ): Promise<Attachment> {
   if (!isMultipart(request.raw)) throw errors.notMultipart();
-  const limit = core.uploadLimit(request.actor.org);
+  const limit = core.attachments.uploadLimit(request.actor.org);
   // Assigned in the file handler: the assertion keeps TypeScript from narrowing it to null here.
   let staged = null as StagedUpload | null;
   let partName: string | undefined;
@@ -70,7 +70,7 @@ export async function receiveOneFile(
           if (seenFile) throw errors.severalFiles();
           seenFile = true;
           partName = filename;
-          staged = await core.stageUpload(request.actor, stream);
+          staged = await core.attachments.stage(request.actor, stream);
         },
         field: (name, value) => fields.set(name, value),
       },
@@ -80,6 +80,6 @@ export async function receiveOneFile(
     staged = null;
     return attachment;
   } finally {
-    if (staged) await core.discardUpload(staged);
+    if (staged) await core.attachments.discard(staged);
   }
 }

@@ -21,7 +21,7 @@ describe('long names: every URL handed out works', () => {
   before(async () => {
     affix = await startAffix();
     ivan = await affix.addUser('3', 'ivan');
-    const { user, apiKey } = await affix.server.core.addUser({ orgExtId: '3', login: 'ivan-z', display: 'ivan' });
+    const { user, apiKey } = await affix.server.core.identity.addUser({ orgExtId: '3', login: 'ivan-z', display: 'ivan' });
     zulip = { authorization: `Basic ${Buffer.from(`${user.email}:${apiKey}`).toString('base64')}` };
   });
   after(() => affix.close());
@@ -64,7 +64,7 @@ describe('rate limit: one budget per credential, however it is spelled', () => {
 
   before(async () => {
     affix = await startAffix({ 'rate-limit': String(BUDGET) });
-    const made = await affix.server.core.addUser({ orgExtId: '4', login: 'ivan', display: 'ivan' });
+    const made = await affix.server.core.identity.addUser({ orgExtId: '4', login: 'ivan', display: 'ivan' });
     token = made.token;
     email = made.user.email;
     apiKey = made.apiKey;

@@ -1,10 +1,14 @@
+// Tracker entities (projects, portfolios, goals) and their attachments: row 12 to 16 of the endpoint table.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { parseAttachmentIds, parseId, type Actor, type Affix } from '../../core/affix.js';
+import { parseAttachmentIds } from '../../core/claims.js';
 import { AffixError } from '../../core/errors.js';
+import type { Actor } from '../../core/identity.js';
+import { parseId } from '../../core/ids.js';
 import type { Entity } from '../../core/model.js';
 import { paginate } from './pagination.js';
+import { AttachmentIds, type TrackerOptions } from './params.js';
 import { attachmentJson, entityCommentJson, entityJson } from './render.js';
 
 const EntityParams = Type.Object({ type: Type.String({ description: 'project, portfolio or goal' }), id: Type.String({ description: '24-hex id or shortId' }) });
@@ -15,7 +19,6 @@ const Expand = Type.Object({
   notify: Type.Optional(Type.String()),
   notifyAuthor: Type.Optional(Type.String()),
 });
-const AttachmentIds = Type.Optional(Type.Array(Type.Union([Type.String(), Type.Integer()])));
 
 /** Whether `expand=` or `fields=` asks for the files. */
 const wantsAttachments = (request: FastifyRequest) => {
@@ -35,19 +38,18 @@ function fileIdOf(raw: string): number {
   return id;
 }
 
-/** Attachments of entities (project, portfolio, goal): row 12 to 16 of the endpoint table. */
-export async function entityRoutes(instance: FastifyInstance, { core, baseUrl }: { core: Affix; baseUrl: (r: FastifyRequest) => string }) {
+export async function entityRoutes(instance: FastifyInstance, { core, baseUrl }: TrackerOptions): Promise<void> {
   const app = instance.withTypeProvider<TypeBoxTypeProvider>();
   const entityOf = (request: { actor: Actor; params: { type: string; id: string } }): Promise<Entity> =>
-    core.getEntity(request.actor, core.entityType(request.params.type), checkedId(request.params.id, 'entity id'));
+    core.entities.get(request.actor, core.entities.type(request.params.type), checkedId(request.params.id, 'entity id'));
   const render = async (request: FastifyRequest & { actor: Actor }, entity: Entity) =>
-    entityJson(baseUrl(request), entity, wantsAttachments(request) ? await core.listEntityAttachments(request.actor, entity) : undefined);
+    entityJson(baseUrl(request), entity, wantsAttachments(request) ? await core.entities.listAttachments(request.actor, entity) : undefined);
 
   app.post(
     '/v2/entities/:type',
     { schema: { params: Type.Object({ type: Type.String() }), body: Type.Object({ fields: Type.Object({ summary: Type.String() }) }) } },
     async (request, reply) => {
-      const entity = await core.createEntity(request.actor, core.entityType(request.params.type), request.body.fields.summary);
+      const entity = await core.entities.create(request.actor, core.entities.type(request.params.type), request.body.fields.summary);
       return reply.code(201).send(entityJson(baseUrl(request), entity));
     },
   );
@@ -59,7 +61,7 @@ export async function entityRoutes(instance: FastifyInstance, { core, baseUrl }:
   // Attaches a temporary file; answers 200 with the entity (Tracker's answer for this call).
   app.post('/v2/entities/:type/:id/attachments/:fileId', { schema: { params: EntityFileParams, querystring: Expand } }, async (request) => {
     const entity = await entityOf(request);
-    return render(request, await core.attachToEntity(request.actor, entity, [fileIdOf(request.params.fileId)]));
+    return render(request, await core.entities.attach(request.actor, entity, [fileIdOf(request.params.fileId)]));
   });
 
   app.get('/v2/entities/:type/:id/attachments', { schema: { params: EntityParams } }, async (request, reply) => {
@@ -68,20 +70,20 @@ export async function entityRoutes(instance: FastifyInstance, { core, baseUrl }:
       request,
       reply,
       baseUrl(request),
-      (page) => core.listEntityAttachments(request.actor, entity, page),
-      () => core.countEntityAttachments(request.actor, entity),
+      (page) => core.entities.listAttachments(request.actor, entity, page),
+      () => core.entities.countAttachments(request.actor, entity),
       (a) => attachmentJson(baseUrl(request), a),
     );
   });
 
   app.get('/v2/entities/:type/:id/attachments/:fileId', { schema: { params: EntityFileParams } }, async (request) => {
     const entity = await entityOf(request);
-    return attachmentJson(baseUrl(request), await core.getEntityAttachment(request.actor, entity, fileIdOf(request.params.fileId)));
+    return attachmentJson(baseUrl(request), await core.entities.getAttachment(request.actor, entity, fileIdOf(request.params.fileId)));
   });
 
   app.delete('/v2/entities/:type/:id/attachments/:fileId', { schema: { params: EntityFileParams } }, async (request, reply) => {
     const entity = await entityOf(request);
-    await core.deleteAttachment(request.actor, await core.getEntityAttachment(request.actor, entity, fileIdOf(request.params.fileId)));
+    await core.attachments.delete(request.actor, await core.entities.getAttachment(request.actor, entity, fileIdOf(request.params.fileId)));
     return reply.code(204).send();
   });
 
@@ -91,8 +93,8 @@ export async function entityRoutes(instance: FastifyInstance, { core, baseUrl }:
     async (request, reply) => {
       const entity = await entityOf(request);
       const ids = parseAttachmentIds(request.body.attachmentIds);
-      const comment = await core.addEntityComment(request.actor, entity, { text: request.body.text ?? '', attachmentIds: ids });
-      const attached = await Promise.all(ids.map((id) => core.getEntityAttachment(request.actor, entity, id)));
+      const comment = await core.entities.addComment(request.actor, entity, { text: request.body.text ?? '', attachmentIds: ids });
+      const attached = await Promise.all(ids.map((id) => core.entities.getAttachment(request.actor, entity, id)));
       return reply.code(201).send(entityCommentJson(baseUrl(request), entity.type, comment, attached));
     },
   );

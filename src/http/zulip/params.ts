@@ -1,0 +1,23 @@
+// What the Zulip route files share: their options, and the `path_id` a `/user_uploads/<realm>/...` URL names.
+import type { FastifyRequest } from 'fastify';
+import type { Affix } from '../../core/affix.js';
+import { AffixError } from '../../core/errors.js';
+import type { Actor } from '../../core/identity.js';
+import type { ContentSender } from '../content.js';
+import type { BodyTimeouts } from '../upload.js';
+
+export interface ZulipOptions {
+  core: Affix;
+  timeouts: BodyTimeouts;
+  /** This server's own `scheme://host` values for a request: absolute upload links under them count. */
+  origins: (request: FastifyRequest) => string[];
+  send: ContentSender;
+}
+
+export type UploadPathRequest = FastifyRequest<{ Params: { realm: string; '*': string } }>;
+
+/** `/user_uploads/<realm>/<rest>` names a file of the caller's realm; another realm's is 404. */
+export function pathIdOf(request: UploadPathRequest, actor: Actor): string {
+  if (request.params.realm !== String(actor.org.id)) throw new AffixError('not_found', 'File not found');
+  return `${request.params.realm}/${request.params['*']}`;
+}
