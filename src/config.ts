@@ -1,4 +1,6 @@
+// The server's configuration: every option with its flag, environment variable and default.
 import { resolve } from 'node:path';
+import type { S3Config } from './store/blob/s3-blob-store.js';
 import { parseArgs } from 'node:util';
 import { MAX_PACKED } from './store/blob/blob-packs.js';
 
@@ -42,18 +44,6 @@ export interface Config {
   requestTimeoutMs: number;
   /** On SIGTERM or SIGINT, how long requests still running may take before they are cut. */
   shutdownGraceMs: number;
-}
-
-export interface S3Config {
-  /** Endpoint URL (MinIO, Ceph RGW, …); null: AWS's own endpoint for the region. */
-  endpoint: string | null;
-  bucket: string;
-  region: string;
-  /** Static credentials; null: the AWS SDK's default chain (environment, profile, instance role). */
-  credentials: { accessKeyId: string; secretAccessKey: string } | null;
-  forcePathStyle: boolean;
-  /** Downloads redirect (302) to a presigned URL instead of streaming through Affix. */
-  presignDownloads: boolean;
 }
 
 /** Each option: its flag, its environment variable, its default, and how to read it. */

@@ -1,3 +1,4 @@
+// Opens the stores a configuration names, starts the HTTP app and the collector timer, and shuts down gracefully.
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import S3rver from 's3rver';
-import type { S3Config } from '../src/config.js';
+import type { S3Config } from '../src/store/blob/s3-blob-store.js';
 
 /** Which stores the HTTP suites run on: `AFFIX_TEST_BACKEND=postgres-s3` for PostgreSQL + S3. */
 export type BackendKind = 'embedded' | 'postgres-s3';

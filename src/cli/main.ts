@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+// The `affix` command: serve, user add, org set, gc.
 import { parseArgs } from 'node:util';
 import { CONFIG_FLAGS, loadConfig, parseServeArgs } from '../config.js';
 import { openCore, startServer } from '../server.js';

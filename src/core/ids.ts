@@ -1,3 +1,4 @@
+// Ids and secrets: 24-hex ids, storage keys, tokens and their hashes, ids parsed from requests.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /** A 24-hex id, the shape Tracker uses for issue ids and comment `longId`s. */

@@ -1,3 +1,4 @@
+// A pass-through stream that hashes, counts and bounds the bytes of an upload and keeps its head.
 import { createHash, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { AffixError } from './errors.js';

@@ -1,3 +1,4 @@
+// Cleans user-supplied file names for display and download headers.
 const MAX_NAME_BYTES = 255;
 const FALLBACK_NAME = 'file';
 // C0 and C1 controls, DEL, path separators, and Unicode bidi/format characters that can disguise an extension.

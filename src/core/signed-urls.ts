@@ -1,3 +1,4 @@
+// Stateless signed download tokens for Zulip's temporary URLs.
 import { createHmac, timingSafeEqual } from 'node:crypto';
 
 /**

@@ -1,3 +1,4 @@
+// The single streaming pass of an upload into the BlobStore: sha256, byte count, size limit, head for sniffing.
 import type { Readable } from 'node:stream';
 import { HEAD_BYTES } from '../media/describe.js';
 import type { BlobStore } from '../store/blob/blob-store.js';

@@ -1,3 +1,4 @@
+// Serves stored bytes safely: type allow-list, Content-Disposition, ETag and 304, ranges, presigned redirects, X-Accel-Redirect.
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AffixError } from '../core/errors.js';
 import { notModified, parseRange, rangeStillValid } from './ranges.js';

@@ -1,3 +1,4 @@
+// Which requests may reuse a login looked up a moment ago.
 import type { FastifyRequest } from 'fastify';
 
 /**

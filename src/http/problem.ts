@@ -1,3 +1,4 @@
+// Reduces any error (ours, Fastify's, its plugins') to a status, code and message for a dialect to render.
 import type { FastifyError } from 'fastify';
 import { isAffixError, isOutOfSpace, type AffixErrorCode } from '../core/errors.js';
 

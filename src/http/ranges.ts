@@ -1,3 +1,4 @@
+// Parses a `Range` header into the one byte range Affix serves.
 import type { ByteRange } from '../store/blob/blob-store.js';
 
 /**

@@ -1,3 +1,4 @@
+// Tells what an upload is from its leading bytes: MIME type (file-type) and image dimensions (image-size).
 import { fileTypeFromBuffer, supportedMimeTypes } from 'file-type';
 import { imageSize } from 'image-size';
 import mime from 'mime-types';

@@ -1,3 +1,4 @@
+// Makes thumbnails with sharp, bounded in pixels, time, concurrency and memory.
 import { availableParallelism } from 'node:os';
 import type Sharp from 'sharp';
 

@@ -1,3 +1,4 @@
+// Pipes a readable into a writable without pipeline()'s per-call AbortController.
 import type { Readable, Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 

@@ -1,3 +1,4 @@
+// Reads the first bytes of a stream, up to a bound, and tells whether it ended.
 import type { Readable } from 'node:stream';
 
 /**

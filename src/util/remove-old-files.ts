@@ -1,3 +1,4 @@
+// Deletes files left in a scratch directory past their time.
 import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 

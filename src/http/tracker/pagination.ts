@@ -1,3 +1,4 @@
+// Tracker's pagination: `page`/`perPage`, the `X-Total-Count` and `Link` headers.
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AffixError } from '../../core/errors.js';
 import type { Page } from '../../store/meta/meta-store.js';

@@ -1,3 +1,4 @@
+// Tracker's JSON shapes: users, issues, comments, entities and attachments, with its date format.
 import type { Attachment, Comment, Entity, EntityComment, Issue, User } from '../../core/model.js';
 import { hasThumbnail } from '../../media/thumbnailer.js';
 import type { Problem } from '../problem.js';

@@ -1,3 +1,4 @@
+// Zulip's JSON shapes: the success envelope, upload URLs, and attachments as `GET /api/v1/attachments` lists them.
 import type { ClaimedAttachment } from '../../core/model.js';
 import type { Problem } from '../problem.js';
 

@@ -1,3 +1,4 @@
+// Pack files for small blobs: batched appends, reads by key, zeroing on delete, compaction.
 import { randomBytes, randomInt } from 'node:crypto';
 import { type FileHandle, open, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';

@@ -1,3 +1,4 @@
+// The blob contract: bytes under generated keys, written durably, read whole or by range, deleted.
 import type { Readable } from 'node:stream';
 
 /** An inclusive byte range, as HTTP `Range` names one. */

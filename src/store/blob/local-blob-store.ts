@@ -1,3 +1,4 @@
+// The BlobStore on the local disk: one file per blob, or an append to a pack file for small ones.
 import { randomBytes, randomUUID } from 'node:crypto';
 import { type FileHandle, mkdir, open, opendir, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';

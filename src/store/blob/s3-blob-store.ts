@@ -1,3 +1,4 @@
+// The BlobStore on S3-compatible object storage.
 import {
   AbortMultipartUploadCommand,
   DeleteObjectCommand,
@@ -12,9 +13,20 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { S3Config } from '../../config.js';
 import { storageKey } from '../../core/ids.js';
 import type { BlobStore, ByteRange, DownloadHeaders, StoredBlob } from './blob-store.js';
+
+export interface S3Config {
+  /** Endpoint URL (MinIO, Ceph RGW, …); null: AWS's own endpoint for the region. */
+  endpoint: string | null;
+  bucket: string;
+  region: string;
+  /** Static credentials; null: the AWS SDK's default chain (environment, profile, instance role). */
+  credentials: { accessKeyId: string; secretAccessKey: string } | null;
+  forcePathStyle: boolean;
+  /** Downloads redirect (302) to a presigned URL instead of streaming through Affix. */
+  presignDownloads: boolean;
+}
 
 const KEY = /^[0-9a-f]{32}$/;
 const PREFIX = 'blobs/';

@@ -1,3 +1,4 @@
+// fsync of a directory, so renames into it survive a crash.
 import { open } from 'node:fs/promises';
 
 /** Makes a directory's entries durable: a new or renamed file is found after a crash only then. */

@@ -1,3 +1,4 @@
+// Group commit for SQLite: units of one event-loop turn share a transaction and an fsync.
 import { CompiledQuery, type Kysely, type Transaction } from 'kysely';
 import type { Database } from './schema.js';
 

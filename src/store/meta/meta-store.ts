@@ -1,3 +1,4 @@
+// The metadata contract: one interface per domain, joined in `MetaStore`, which every backend implements.
 import type { Attachment, ClaimedAttachment, Comment, Entity, EntityComment, EntityType, Issue, Message, Org, Thumbnail, User } from '../../core/model.js';
 
 /** A user to record, with the sha256 of their OAuth token and API key (never the secrets). */
@@ -90,22 +91,8 @@ export interface Released {
   releasedKeys: string[];
 }
 
-/**
- * Records: organizations, users, issues, comments, attachments and the blobs they share.
- * Guarantees, one a line (the conformance suite checks each):
- * - every read and write is scoped to an org: a record of another org is never returned or changed;
- * - a method that writes several rows does so in one transaction: all of it is visible, or none;
- * - identical content (sha256) has one blob row, whose ref_count equals the attachments that use it;
- * - a temporary upload is claimed at most once, and only by its owner before it expires;
- * - a blob key is reported released exactly once, when its last attachment goes;
- * - a blob's thumbnails are released with it; there is at most one thumbnail per (bytes, size, format);
- * - an org's attachments never add up past its quota, however many uploads commit at once.
- */
-export interface MetaStore {
-  /** Creates or upgrades the schema; safe to call on every start. */
-  migrate(): Promise<void>;
-  close(): Promise<void>;
-
+/** Organizations and their users; users are found by id, login, or the hash of their token or API key. */
+export interface IdentityRecords {
   /** Returns the org with this external id, creating it on first use. */
   ensureOrg(extId: string, name: string, now: number): Promise<Org>;
   getOrgByExtId(extId: string): Promise<Org | null>;
@@ -117,7 +104,10 @@ export interface MetaStore {
   findUserByApiKeyHash(apiKeyHash: string): Promise<{ user: User; org: Org } | null>;
   getUser(orgId: number, userId: number): Promise<User | null>;
   findUserByLogin(orgId: number, login: string): Promise<User | null>;
+}
 
+/** Tracker issues (numbered per queue) and their comments. */
+export interface IssueRecords {
   /** Creates the issue (and its queue on first use) and claims the temporary uploads, atomically. */
   createIssue(issue: NewIssue): Promise<Issue>;
   /** By key (`QUEUE-N`, case-insensitive) or 24-hex id. */
@@ -129,16 +119,20 @@ export interface MetaStore {
   updateComment(orgId: number, comment: Comment, text: string | undefined, claim: AttachmentClaim, now: number): Promise<Comment>;
   listComments(orgId: number, issueId: string, page?: Page): Promise<Comment[]>;
   countComments(orgId: number, issueId: string): Promise<number>;
+}
 
+/** Tracker entities (project, portfolio, goal), numbered per org and type, and their comments. */
+export interface EntityRecords {
   createEntity(entity: NewEntity): Promise<Entity>;
   /** By 24-hex id or numeric short id. */
   findEntity(orgId: number, type: EntityType, idOrShortId: string): Promise<Entity | null>;
   /** Claims temporary uploads for the entity and bumps its version, atomically. */
   attachToEntity(orgId: number, entity: Entity, claim: AttachmentClaim): Promise<Entity>;
   createEntityComment(comment: NewEntityComment): Promise<EntityComment>;
-  listEntityAttachments(orgId: number, entityId: string, page?: Page): Promise<Attachment[]>;
-  countEntityAttachments(orgId: number, entityId: string): Promise<number>;
+}
 
+/** Attachments and the reference-counted blobs they share. */
+export interface AttachmentRecords {
   /** Records the attachment; `duplicateKey` is the new blob's key when identical bytes were stored already. */
   insertAttachment(
     attachment: NewAttachment,
@@ -153,21 +147,33 @@ export interface MetaStore {
   /** Files of the issue and of its comments, oldest first. */
   listIssueAttachments(orgId: number, issueId: string, page?: Page): Promise<Attachment[]>;
   countIssueAttachments(orgId: number, issueId: string): Promise<number>;
+  listEntityAttachments(orgId: number, entityId: string, page?: Page): Promise<Attachment[]>;
+  countEntityAttachments(orgId: number, entityId: string): Promise<number>;
   deleteAttachment(orgId: number, id: number): Promise<Released>;
+}
 
+/** Zulip's messages, which claim the uploads they link to. */
+export interface ChatRecords {
   /** Creates the message (its channel on first use) and claims the uploads it links to, atomically. */
   createMessage(message: NewMessage): Promise<Message>;
   getMessage(orgId: number, id: number): Promise<Message | null>;
   /** New content; claims now follow the new links (references removed from the content are dropped). */
   updateMessage(orgId: number, id: number, content: string, linkedPathIds: string[], now: number): Promise<Message>;
+}
 
+export interface SettingRecords {
   /** A server-wide value, created once by `create` and the same on every node afterwards. */
   setting(key: string, create: () => string): Promise<string>;
+}
 
+export interface ThumbnailRecords {
   getThumbnail(sourceSha256: string, size: number, format: Thumbnail['format']): Promise<Thumbnail | null>;
   /** Records a thumbnail unless one exists already; `duplicateKey` is the new blob's key when it lost. */
   insertThumbnail(thumbnail: Thumbnail): Promise<{ thumbnail: Thumbnail; duplicateKey: string | null }>;
+}
 
+/** What the collector asks of the records. */
+export interface CollectorRecords {
   /** Removes temporary uploads whose expiry has passed, at most `limit` of them. */
   deleteExpired(now: number, limit: number): Promise<Released>;
   /** Which of these blob keys some blob or thumbnail row still uses. */
@@ -179,4 +185,29 @@ export interface MetaStore {
   suspectOrphans(keys: string[], now: number, seenBefore: number): Promise<string[]>;
   /** Forgets suspects: deleted, or referenced after all. */
   clearSuspects(keys: string[]): Promise<void>;
+}
+
+/**
+ * Records: organizations, users, issues, comments, attachments and the blobs they share, one
+ * interface per domain above. Guarantees, one a line (the conformance suite checks each):
+ * - every read and write is scoped to an org: a record of another org is never returned or changed;
+ * - a method that writes several rows does so in one transaction: all of it is visible, or none;
+ * - identical content (sha256) has one blob row, whose ref_count equals the attachments that use it;
+ * - a temporary upload is claimed at most once, and only by its owner before it expires;
+ * - a blob key is reported released exactly once, when its last attachment goes;
+ * - a blob's thumbnails are released with it; there is at most one thumbnail per (bytes, size, format);
+ * - an org's attachments never add up past its quota, however many uploads commit at once.
+ */
+export interface MetaStore
+  extends IdentityRecords,
+    IssueRecords,
+    EntityRecords,
+    AttachmentRecords,
+    ChatRecords,
+    SettingRecords,
+    ThumbnailRecords,
+    CollectorRecords {
+  /** Creates or upgrades the schema; safe to call on every start. */
+  migrate(): Promise<void>;
+  close(): Promise<void>;
 }

@@ -1,3 +1,4 @@
+// The schema, as migrations in code for both SQL flavors; atomic on SQLite.
 import { Migrator, sql, type CreateTableBuilder, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 
 export type SqlFlavor = 'sqlite' | 'postgres';

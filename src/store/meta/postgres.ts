@@ -1,3 +1,4 @@
+// The PostgreSQL dialect of the MetaStore: a pool, a schema, migrations under an advisory lock.
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { KyselyMetaStore } from './kysely-meta-store.js';

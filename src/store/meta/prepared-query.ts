@@ -1,3 +1,4 @@
+// Queries of fixed shape compiled by Kysely once and run with new values.
 import type { Compilable, CompiledQuery, Kysely } from 'kysely';
 
 /** Stands where a value will go; replaced by the caller's value on each run. */

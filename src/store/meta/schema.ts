@@ -1,3 +1,4 @@
+// Table shapes for Kysely.
 import type { Generated } from 'kysely';
 
 /** Table shapes for Kysely. Times are integer milliseconds since the epoch. */

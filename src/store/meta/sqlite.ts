@@ -1,3 +1,4 @@
+// The SQLite dialect of the MetaStore: WAL mode, durable commits off the event loop, a statement cache.
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, SqliteDialect, SqliteDriver, type Driver, type SqliteDatabase, type SqliteDialectConfig, type SqliteStatement } from 'kysely';
 import { KyselyMetaStore } from './kysely-meta-store.js';

@@ -1,3 +1,4 @@
+// fdatasync of SQLite's write-ahead log on the thread pool, shared by the commits waiting for it.
 import { open, type FileHandle } from 'node:fs/promises';
 import { SharedRun } from '../../util/shared-run.js';
 
