@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import { fileForm, json, startAffix, type TestServer, type TestUser } from './harness.js';
 import { makeImage, pngDeclaring } from './images.js';
-import { Thumbnailer } from '../src/media/thumbnailer.js';
+import { squareThumbnail, Thumbnailer } from '../src/media/thumbnailer.js';
 
 describe('thumbnails', () => {
   let affix: TestServer;
@@ -119,8 +119,8 @@ describe('thumbnails', () => {
   it('has libvips refuse every loader but the six raster ones (SVG here), whatever reaches it', async () => {
     const thumbnailer = new Thumbnailer({ maxPixels: 50_000_000, timeoutSeconds: 5 });
     const svg = Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="10" height="10"/></svg>');
-    await assert.rejects(thumbnailer.make(svg, 100, 64, 'webp'));
-    assert.ok((await thumbnailer.make(await makeImage(10, 10).gif().toBuffer(), 100, 64, 'webp')).length > 0);
+    await assert.rejects(thumbnailer.make(svg, 100, squareThumbnail(64, 'webp')));
+    assert.ok((await thumbnailer.make(await makeImage(10, 10).gif().toBuffer(), 100, squareThumbnail(64, 'webp'))).length > 0);
   });
 
   it('deletes thumbnails with the last attachment of their image', async () => {
@@ -135,7 +135,7 @@ describe('thumbnails', () => {
     const image = await makeImage(1000, 1000).png().toBuffer();
     const thumbnailer = new Thumbnailer({ maxPixels: 50_000_000, timeoutSeconds: 10, concurrency: 4, memoryBytes: 1000 * 1000 * 4 * 2 });
     const seen: number[] = [];
-    const jobs = Array.from({ length: 6 }, () => thumbnailer.make(image, 1000 * 1000, 64, 'webp').then(() => seen.push(thumbnailer.inUse.images)));
+    const jobs = Array.from({ length: 6 }, () => thumbnailer.make(image, 1000 * 1000, squareThumbnail(64, 'webp')).then(() => seen.push(thumbnailer.inUse.images)));
     await new Promise((r) => setImmediate(r));
     assert.equal(thumbnailer.inUse.images, 2, 'two fit the budget, four slots or not');
     assert.equal(thumbnailer.inUse.bytes, 1000 * 1000 * 4 * 2);
@@ -143,6 +143,6 @@ describe('thumbnails', () => {
     assert.ok(seen.every((n) => n <= 2));
     assert.deepEqual(thumbnailer.inUse, { images: 0, bytes: 0 });
     // An image over the whole budget still gets made, alone.
-    assert.ok((await thumbnailer.make(image, 10_000 * 10_000, 64, 'webp')).length > 0);
+    assert.ok((await thumbnailer.make(image, 10_000 * 10_000, squareThumbnail(64, 'webp'))).length > 0);
   });
 });

@@ -117,11 +117,13 @@ describe('Zulip dialect', () => {
     assert.ok(stolen.id < shared.id);
   });
 
-  it('deletes the caller’s own upload; another’s or an unknown id is a 404 in Zulip’s body', async () => {
+  it('deletes the caller’s own upload; another’s or an unknown id is a 400 Invalid attachment, as Zulip’s schema says', async () => {
     const upload = await uploadFile(iago, 'gone.txt', 'bye');
     const id = (await iago.client.callEndpoint('/attachments', 'GET')).attachments.find((x: any) => upload.url.endsWith(x.path_id)).id;
     const refused = await hamlet.client.callEndpoint(`/attachments/${id}`, 'DELETE');
     assert.deepEqual(refused, { result: 'error', msg: 'Invalid attachment', code: 'BAD_REQUEST' });
+    assert.equal((await raw(hamlet, `/api/v1/attachments/${id}`, { method: 'DELETE' })).status, 400);
+    assert.equal((await raw(hamlet, '/api/v1/attachments/not-an-id', { method: 'DELETE' })).status, 400);
     assert.deepEqual(await iago.client.callEndpoint(`/attachments/${id}`, 'DELETE'), { result: 'success', msg: '' });
     assert.equal((await iago.client.callEndpoint(`/attachments/${id}`, 'DELETE')).result, 'error');
     assert.equal((await raw(iago, upload.url)).status, 404);
@@ -138,9 +140,9 @@ describe('Zulip dialect', () => {
     };
     await check(await raw(null, '/api/v1/attachments'), 401, 'UNAUTHORIZED');
     const wrongKey = { ...iago, basic: `Basic ${Buffer.from(`${iago.email}:nope`).toString('base64')}` };
-    await check(await raw(wrongKey, '/api/v1/attachments'), 401, 'UNAUTHORIZED', 'Invalid API key');
+    await check(await raw(wrongKey, '/api/v1/attachments'), 401, 'INVALID_API_KEY', 'Invalid API key');
     const wrongEmail = { ...iago, basic: `Basic ${Buffer.from(`${hamlet.email}:${iago.apiKey}`).toString('base64')}` };
-    await check(await raw(wrongEmail, '/api/v1/attachments'), 401, 'UNAUTHORIZED');
+    await check(await raw(wrongEmail, '/api/v1/attachments'), 401, 'INVALID_API_KEY');
     await check(await raw(iago, '/api/v1/user_uploads', { method: 'POST', body: new NativeFormData() }), 400, 'BAD_REQUEST', 'You must specify a file to upload');
     const two = fileForm('one');
     two.append('second', new Blob(['two']), 'two.txt');

@@ -38,7 +38,7 @@ export class Affix {
     this.attachments = new Attachments(meta, blobs, limits, clock);
     this.issues = new Issues(meta, clock);
     this.entities = new Entities(meta, this.attachments, clock);
-    this.chat = new Chat(meta, clock);
+    this.chat = new Chat(meta, limits.temporaryTtlMs, clock);
     this.thumbnails = new Thumbnails(meta, blobs, this.attachments, thumbnailer, limits.scratchDir, clock);
     this.collector = new Collector(meta, blobs, limits.scratchDir, clock);
   }

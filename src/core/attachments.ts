@@ -100,11 +100,20 @@ export class Attachments {
 
   // --- lookups ---
 
-  /** An attachment the actor may see: any of their org's attached files, or their own temporary ones. */
+  /**
+   * An attachment the actor may see: their own; an issue's or entity's file (the whole org's); a
+   * chat upload, to whoever can see a message linking it (a stream message, or a direct message they
+   * take part in). Anything else (a temporary upload, one no message links) is its uploader's alone.
+   */
   async get(actor: Actor, id: number): Promise<Attachment> {
     const found = await this.meta.getAttachment(actor.org.id, id);
-    if (!found || !visibleTo(actor, found)) throw notFound('Attachment');
+    if (!found || !(await this.visible(actor, found))) throw notFound('Attachment');
     return found;
+  }
+
+  private async visible(actor: Actor, attachment: Attachment): Promise<boolean> {
+    if (visibleTo(actor, attachment)) return true;
+    return attachment.expiresAt === null && this.meta.canSeeLinkedUpload(actor.org.id, attachment.id, actor.user.id);
   }
 
   /** By Zulip's `path_id`. */
@@ -135,7 +144,7 @@ export class Attachments {
   /** Zulip lets only the uploader delete a file. */
   async deleteOwn(actor: Actor, id: number): Promise<void> {
     const found = await this.meta.getAttachment(actor.org.id, id);
-    if (!found || found.owner.id !== actor.user.id) throw new AffixError('not_found', 'Invalid attachment');
+    if (!found || found.owner.id !== actor.user.id) throw new AffixError('bad_request', 'Invalid attachment');
     await this.delete(actor, found);
   }
 
@@ -171,9 +180,9 @@ export class Attachments {
   }
 }
 
-/** A temporary file (not yet attached) is its uploader's alone; an attached one, the whole org's. */
+/** What is known without asking the store: the uploader sees their file; an issue's or entity's file is the whole org's. */
 export function visibleTo(actor: Actor, attachment: Attachment): boolean {
-  return attachment.expiresAt === null || attachment.owner.id === actor.user.id;
+  return attachment.owner.id === actor.user.id || (attachment.expiresAt === null && (attachment.issueId !== null || attachment.entityId !== null));
 }
 
 /** Deletes the blobs a removal let go of; returns how many. */

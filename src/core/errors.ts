@@ -2,6 +2,8 @@
 export type AffixErrorCode =
   | 'bad_request'
   | 'unauthenticated'
+  /** Credentials were given and are wrong (Zulip answers these apart from missing ones). */
+  | 'bad_credentials'
   | 'forbidden'
   | 'not_found'
   | 'conflict'

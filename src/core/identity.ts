@@ -41,7 +41,7 @@ export class Identity {
   async authenticate(token: string | undefined, orgExtId: string | undefined, { reuse = false } = {}): Promise<Actor> {
     if (!token) throw new AffixError('unauthenticated', 'Authorization required');
     const found = await this.recall('token', hashSecret(token), reuse, (hash) => this.meta.findUserByTokenHash(hash));
-    if (!found) throw new AffixError('unauthenticated', 'Invalid OAuth token');
+    if (!found) throw new AffixError('bad_credentials', 'Invalid OAuth token');
     if (orgExtId !== undefined && orgExtId !== found.org.extId) {
       throw new AffixError('forbidden', `You are not a member of organization ${orgExtId}`);
     }
@@ -52,7 +52,7 @@ export class Identity {
   async authenticateApiKey(email: string, apiKey: string, { reuse = false } = {}): Promise<Actor> {
     const found = apiKey ? await this.recall('apikey', hashSecret(apiKey), reuse, (hash) => this.meta.findUserByApiKeyHash(hash)) : null;
     if (!found || found.user.email.toLowerCase() !== email.trim().toLowerCase()) {
-      throw new AffixError('unauthenticated', 'Invalid API key');
+      throw new AffixError('bad_credentials', 'Invalid API key');
     }
     return found;
   }

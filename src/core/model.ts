@@ -103,15 +103,27 @@ export interface EntityComment {
   createdAt: number;
 }
 
+/** A direct message's participant, as Zulip's `display_recipient` lists them. */
+export interface MessageParticipant {
+  id: number;
+  email: string;
+  name: string;
+}
+
 /** A chat message (Zulip dialect): what claims uploads by linking them. */
 export interface Message {
   id: number;
   orgId: number;
   senderId: number;
+  senderEmail: string;
+  senderName: string;
   type: 'stream' | 'private';
   channel: string | null;
   /** Private messages: the recipients as given (emails or ids). */
   recipients: string[];
+  /** Private messages: the participants as users, the sender among them (by id); stream messages: none. */
+  participants: MessageParticipant[];
+  channelId: number | null;
   topic: string | null;
   content: string;
   dateSent: number;
@@ -127,9 +139,10 @@ export interface ClaimedAttachment {
 /** A preview made from a blob's bytes; shared by every attachment with those bytes. */
 export interface Thumbnail {
   sourceSha256: string;
-  /** Longest side bound, in pixels. */
+  /** Width bound, in pixels (the longest side's, for a square box). */
   size: number;
-  format: 'webp' | 'jpeg';
+  /** The variant: `webp` or `jpeg` (a square box of `size`), or a Zulip format name such as `840x560-anim.webp`. */
+  format: string;
   storageKey: string;
   bytes: number;
   sha256: string;

@@ -5,7 +5,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { hasThumbnail, type Thumbnailer, type ThumbnailFormat } from '../media/thumbnailer.js';
+import { COUNTED_FRAMES, hasThumbnail, type Thumbnailer, type ThumbnailSpec } from '../media/thumbnailer.js';
 import type { BlobStore } from '../store/blob/blob-store.js';
 import type { MetaStore } from '../store/meta/meta-store.js';
 import type { Attachments } from './attachments.js';
@@ -26,31 +26,37 @@ export class Thumbnails {
     private readonly clock: () => number,
   ) {}
 
-  /** The thumbnail of an image attachment, made on first request and stored as a blob of its own. */
-  async get(attachment: Attachment, size: number, format: ThumbnailFormat): Promise<Thumbnail> {
+  /**
+   * The thumbnail of an image attachment, made on first request and stored as a blob of its own. An
+   * animated spec is made only of an animated image (else 404); its first COUNTED_FRAMES frames count
+   * toward the pixel limit, and it keeps as many frames as fit in the limit together (at least those).
+   */
+  async get(attachment: Attachment, spec: ThumbnailSpec): Promise<Thumbnail> {
     const { width, height } = attachment;
     if (!hasThumbnail(attachment.mimetype) || width === null || height === null) throw notFound('Thumbnail');
-    if (width * height > this.thumbnailer.maxPixels) {
-      throw new AffixError(
-        'unprocessable',
-        `The image is ${width}x${height} pixels, more than the ${this.thumbnailer.maxPixels} pixels a thumbnail is made from`,
-      );
+    const { maxPixels } = this.thumbnailer;
+    if (width * height > (spec.animated ? Math.floor(maxPixels / COUNTED_FRAMES) : maxPixels)) {
+      throw new AffixError('unprocessable', `The image is ${width}x${height} pixels, more than the ${maxPixels} pixels a thumbnail is made from`);
     }
-    const existing = await this.meta.getThumbnail(attachment.sha256, size, format);
+    const existing = await this.meta.getThumbnail(attachment.sha256, spec.width, spec.variant);
     if (existing) return existing;
-    const key = `${attachment.sha256}:${size}:${format}`;
+    const key = `${attachment.sha256}:${spec.width}:${spec.variant}`;
     let pending = this.inFlight.get(key);
     if (!pending) {
-      pending = this.make(attachment, size, format).finally(() => this.inFlight.delete(key));
+      pending = this.make(attachment, spec).finally(() => this.inFlight.delete(key));
       this.inFlight.set(key, pending);
     }
     return pending;
   }
 
-  private async make(attachment: Attachment, size: number, format: ThumbnailFormat): Promise<Thumbnail> {
+  private async make(attachment: Attachment, spec: ThumbnailSpec): Promise<Thumbnail> {
+    const pixels = (attachment.width ?? 0) * (attachment.height ?? 0);
     const image = await this.withLocalCopy(attachment.storageKey, async (path) => {
+      const frames = spec.animated ? await this.thumbnailer.frames(path).catch(() => 1) : 1;
+      if (spec.animated && frames < 2) throw notFound('Thumbnail');
+      const kept = Math.min(frames, Math.max(COUNTED_FRAMES, Math.floor(this.thumbnailer.maxPixels / Math.max(1, pixels))));
       try {
-        return await this.thumbnailer.make(path, (attachment.width ?? 0) * (attachment.height ?? 0), size, format);
+        return await this.thumbnailer.make(path, pixels, spec, kept);
       } catch (err) {
         throw new AffixError('unprocessable', `No thumbnail can be made of this image: ${(err as Error).message}`);
       }
@@ -58,8 +64,8 @@ export class Thumbnails {
     const stored = await this.blobs.write(Readable.from([image]));
     const { thumbnail, duplicateKey } = await this.meta.insertThumbnail({
       sourceSha256: attachment.sha256,
-      size,
-      format,
+      size: spec.width,
+      format: spec.variant,
       storageKey: stored.key,
       bytes: image.length,
       sha256: createHash('sha256').update(image).digest('hex'),

@@ -159,7 +159,7 @@ export async function buildApp({
   await app.register(trackerRoutes, { core, baseUrl, send, timeouts });
   const origins = (request: FastifyRequest) =>
     [...new Set([publicUrl, `${request.protocol}://${request.host}`].filter((o): o is string => o !== null).map((o) => new URL(o).origin.toLowerCase()))];
-  await app.register(zulipRoutes, { core, timeouts, origins, send });
+  await app.register(zulipRoutes, { core, baseUrl, timeouts, origins, send });
   return app;
 }
 

@@ -4,6 +4,7 @@ import { AffixError } from '../core/errors.js';
 import { notModified, parseRange, rangeStillValid } from './ranges.js';
 import type { Affix } from '../core/affix.js';
 import type { Attachment, Thumbnail } from '../core/model.js';
+import { encodingOf } from '../media/thumbnailer.js';
 
 // Types a browser may render in place; everything else (HTML, SVG, XML, scripts, ...) is only ever downloaded.
 const INLINE_EXACT = new Set([
@@ -61,8 +62,8 @@ export const servedAttachment = (a: Attachment): ServedContent => ({
 
 export const servedThumbnail = (a: Attachment, t: Thumbnail): ServedContent => ({
   storageKey: t.storageKey,
-  name: `${a.name.replace(/\.[^.]*$/, '')}.${t.format === 'jpeg' ? 'jpg' : 'webp'}`,
-  mimetype: `image/${t.format}`,
+  name: `${a.name.replace(/\.[^.]*$/, '')}.${encodingOf(t.format) === 'jpeg' ? 'jpg' : 'webp'}`,
+  mimetype: `image/${encodingOf(t.format)}`,
   size: t.bytes,
   sha256: t.sha256,
   modifiedAt: t.createdAt,

@@ -15,6 +15,7 @@ export interface Problem {
 const STATUS: Record<AffixErrorCode, number> = {
   bad_request: 400,
   unauthenticated: 401,
+  bad_credentials: 401,
   forbidden: 403,
   not_found: 404,
   conflict: 409,

@@ -8,6 +8,25 @@ export const THUMBNAIL_SIZES = [64, 128, 256, 320, 512, 1024] as const;
 export const DEFAULT_THUMBNAIL_SIZE = 320;
 export type ThumbnailFormat = 'webp' | 'jpeg';
 
+/** What to make: the box the image is shrunk into, the encoding, and whether an animation stays one. */
+export interface ThumbnailSpec {
+  /** Names the variant among a source's thumbnails: `webp`/`jpeg` for a square box, or a Zulip format name. */
+  variant: string;
+  width: number;
+  height: number;
+  format: ThumbnailFormat;
+  animated: boolean;
+}
+
+/** Tracker's thumbnails: the longest side at most `size`, still. */
+export const squareThumbnail = (size: number, format: ThumbnailFormat): ThumbnailSpec => ({ variant: format, width: size, height: size, format, animated: false });
+
+/** The encoding of a stored variant. */
+export const encodingOf = (variant: string): ThumbnailFormat => (variant === 'jpeg' || variant.endsWith('.jpeg') ? 'jpeg' : 'webp');
+
+/** Frames of an animation counted toward the pixel limit, as Zulip counts them. */
+export const COUNTED_FRAMES = 3;
+
 export const hasThumbnail = (mimetype: string): boolean => THUMBNAIL_SOURCE_TYPES.has(mimetype);
 
 let loadingSharp: Promise<typeof Sharp> | undefined;
@@ -64,21 +83,37 @@ export class Thumbnailer {
     this.memoryBytes = options.memoryBytes ?? DEFAULT_THUMBNAIL_MEMORY;
   }
 
-  /**
-   * The image (a file path or its bytes) shrunk so its longest side is at most `size`, turned
-   * upright by its EXIF orientation, with all metadata stripped. `pixels`: the image's width x
-   * height, which its turn waits on. Rejects for anything it cannot or may not decode.
-   */
-  async make(input: string | Buffer, pixels: number, size: number, format: ThumbnailFormat): Promise<Buffer> {
+  /** How many frames the image has (1 for a still one), read from its header without decoding pixels. */
+  async frames(input: string | Buffer): Promise<number> {
     const sharp = await loadSharp();
-    const cost = Math.min(this.memoryBytes, Math.max(1, pixels) * BYTES_PER_PIXEL);
+    const { pages } = await sharp(input, { limitInputPixels: false, failOn: 'error' }).metadata();
+    return Math.max(1, pages ?? 1);
+  }
+
+  /**
+   * The image (a file path or its bytes) shrunk into `spec`'s box, turned upright by its EXIF
+   * orientation, with all metadata stripped. `pixels`: the image's width x height. An animated spec
+   * keeps the first `frames` frames (the caller bounds them). Rejects for anything it cannot or may
+   * not decode.
+   */
+  async make(input: string | Buffer, pixels: number, spec: ThumbnailSpec, frames = 1): Promise<Buffer> {
+    const sharp = await loadSharp();
+    const pages = spec.animated ? Math.max(1, frames) : 1;
+    const cost = Math.min(this.memoryBytes, Math.max(1, pixels) * pages * BYTES_PER_PIXEL);
     await this.acquire(cost);
     try {
-      const pipeline = sharp(input, { limitInputPixels: this.maxPixels, sequentialRead: true, failOn: 'error', animated: false })
-        .rotate()
-        .resize(size, size, { fit: 'inside', withoutEnlargement: true })
+      const pipeline = sharp(input, {
+        limitInputPixels: spec.animated ? this.maxPixels * pages : this.maxPixels,
+        sequentialRead: true,
+        failOn: 'error',
+        animated: false,
+        ...(spec.animated ? { pages } : {}),
+      })
+        // EXIF orientation is a still image's; GIF and animated WebP carry none.
+        .rotate(spec.animated ? 0 : undefined)
+        .resize(spec.width, spec.height, { fit: 'inside', withoutEnlargement: true })
         .timeout({ seconds: this.timeoutSeconds });
-      return await (format === 'webp' ? pipeline.webp({ quality: 80 }) : pipeline.jpeg({ quality: 82, mozjpeg: true })).toBuffer();
+      return await (spec.format === 'webp' ? pipeline.webp({ quality: 80 }) : pipeline.jpeg({ quality: 82, mozjpeg: true })).toBuffer();
     } finally {
       this.release(cost);
     }

@@ -130,7 +130,8 @@ const CASES: Case[] = [
   { name: "zulip: another realm's upload path", dialect: 'zulip', status: 404, send: (ctx) => get(ctx, 'zulip', `/user_uploads/${ctx.foreignPathId}`) },
   { name: "zulip: a signed URL for another realm's upload", dialect: 'zulip', status: 404, send: (ctx) => get(ctx, 'zulip', `/api/v1/user_uploads/${ctx.foreignPathId}`) },
   { name: 'zulip: a forged temporary token', dialect: 'zulip', status: 400, send: (ctx) => exchange(ctx.url, [head('GET', '/user_uploads/temporary/forged.token/x.txt', {})]) },
-  { name: "zulip: deleting another realm's attachment", dialect: 'zulip', status: 404, send: (ctx) => exchange(ctx.url, [head('DELETE', `/api/v1/attachments/${ctx.foreignFileId}`, ctx.zulip)]) },
+  // Zulip's schema: an unknown or foreign attachment is 400 Invalid attachment, the same answer for both.
+  { name: "zulip: deleting another realm's attachment", dialect: 'zulip', status: 400, send: (ctx) => exchange(ctx.url, [head('DELETE', `/api/v1/attachments/${ctx.foreignFileId}`, ctx.zulip)]) },
 
   // --- ids ---
   { name: 'tracker: an attachment id that is not a number', dialect: 'tracker', status: 404, send: (ctx) => get(ctx, 'tracker', '/v2/attachments/abc') },
@@ -148,7 +149,7 @@ const CASES: Case[] = [
   { name: 'tracker: attachmentIds holding objects', dialect: 'tracker', status: 400, send: (ctx) => postJson(ctx, `/v2/issues/${ctx.issueKey}/comments`, '{"text":"x","attachmentIds":[{"id":1}]}') },
   { name: 'zulip: a message linking 35,000 uploads', dialect: 'zulip', status: 400, message: /at most 1000/, send: (ctx) =>
     zulipForm(ctx, '/api/v1/messages', `type=stream&to=general&topic=t&content=${Array.from({ length: 35_000 }, (_, i) => `/user_uploads/1/a/${i}/f`).join('+')}`) },
-  { name: 'zulip: an attachment id of 2^64', dialect: 'zulip', status: 404, send: (ctx) => exchange(ctx.url, [head('DELETE', '/api/v1/attachments/18446744073709551616', ctx.zulip)]) },
+  { name: 'zulip: an attachment id of 2^64', dialect: 'zulip', status: 400, send: (ctx) => exchange(ctx.url, [head('DELETE', '/api/v1/attachments/18446744073709551616', ctx.zulip)]) },
   { name: 'zulip: a message id that is not a number', dialect: 'zulip', status: 400, send: (ctx) => zulipForm(ctx, '/api/v1/messages/abc', 'content=x', 'PATCH') },
   ...['constructor', '__proto__', 'toString', 'hasOwnProperty', 'valueOf'].map((type): Case => ({
     name: `zulip: message type=${type}`,

@@ -7,7 +7,7 @@ import type { ImportedOrigin, UploadTarget } from '../../core/attachments.js';
 import { AffixError } from '../../core/errors.js';
 import type { Actor } from '../../core/identity.js';
 import type { Attachment } from '../../core/model.js';
-import { DEFAULT_THUMBNAIL_SIZE, THUMBNAIL_SIZES, type ThumbnailFormat } from '../../media/thumbnailer.js';
+import { DEFAULT_THUMBNAIL_SIZE, squareThumbnail, THUMBNAIL_SIZES, type ThumbnailFormat } from '../../media/thumbnailer.js';
 import { servedAttachment, servedThumbnail } from '../content.js';
 import { receiveOneFile, refuseDeclaredOversize, type BodyTimeouts, type UploadErrors } from '../upload.js';
 import { paginate } from './pagination.js';
@@ -65,7 +65,7 @@ export async function attachmentRoutes(instance: FastifyInstance, { core, baseUr
     if (!(THUMBNAIL_SIZES as readonly number[]).includes(size)) {
       throw new AffixError('bad_request', `size must be one of ${THUMBNAIL_SIZES.join(', ')}`, { size: 'not allowed' });
     }
-    const made = await core.thumbnails.get(attachment, size, query.format ?? 'webp');
+    const made = await core.thumbnails.get(attachment, squareThumbnail(size, query.format ?? 'webp'));
     return send(request, reply, servedThumbnail(attachment, made));
   };
 

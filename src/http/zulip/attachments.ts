@@ -13,7 +13,7 @@ export async function attachmentRoutes(app: FastifyInstance, { core }: ZulipOpti
 
   app.delete('/api/v1/attachments/:id', async (request: FastifyRequest<{ Params: { id: string } }>) => {
     const id = parseId(request.params.id);
-    if (id === null) throw new AffixError('not_found', 'Invalid attachment');
+    if (id === null) throw new AffixError('bad_request', 'Invalid attachment');
     await core.attachments.deleteOwn(request.actor, id);
     return success({});
   });

@@ -8,6 +8,8 @@ import type { BodyTimeouts } from '../upload.js';
 
 export interface ZulipOptions {
   core: Affix;
+  /** Absolute base of this server's URLs for a request (the realm's URL). */
+  baseUrl: (request: FastifyRequest) => string;
   timeouts: BodyTimeouts;
   /** This server's own `scheme://host` values for a request: absolute upload links under them count. */
   origins: (request: FastifyRequest) => string[];
@@ -17,7 +19,7 @@ export interface ZulipOptions {
 export type UploadPathRequest = FastifyRequest<{ Params: { realm: string; '*': string } }>;
 
 /** `/user_uploads/<realm>/<rest>` names a file of the caller's realm; another realm's is 404. */
-export function pathIdOf(request: UploadPathRequest, actor: Actor): string {
-  if (request.params.realm !== String(actor.org.id)) throw new AffixError('not_found', 'File not found');
-  return `${request.params.realm}/${request.params['*']}`;
+export function pathIdOf(realm: string, rest: string, actor: Actor): string {
+  if (realm !== String(actor.org.id)) throw new AffixError('not_found', 'File not found');
+  return `${realm}/${rest}`;
 }

@@ -8,6 +8,8 @@ import { mayReuseLogin } from '../login-reuse.js';
 import { attachmentRoutes } from './attachments.js';
 import { messageRoutes } from './messages.js';
 import type { ZulipOptions } from './params.js';
+import { registerRoutes, serverSettingsRoutes } from './server-settings.js';
+import { thumbnailRoutes } from './thumbnails.js';
 import { signedUploadRoutes, uploadRoutes } from './uploads.js';
 
 /** HTTP Basic `email:api_key`, as zulip-js and the Python client send it. */
@@ -18,12 +20,14 @@ async function authenticate(core: Affix, request: FastifyRequest): Promise<Actor
 }
 
 export async function zulipRoutes(app: FastifyInstance, options: ZulipOptions): Promise<void> {
+  // Without credentials: signed URLs (the token is the credential) and the server settings.
   await app.register(signedUploadRoutes, options);
+  await app.register(serverSettingsRoutes, options);
   await app.register(async (authed) => {
     authed.decorateRequest('actor', null as unknown as Actor);
     authed.addHook('onRequest', async (request) => {
       request.actor = await authenticate(options.core, request);
     });
-    for (const section of [uploadRoutes, attachmentRoutes, messageRoutes]) await authed.register(section, options);
+    for (const section of [uploadRoutes, thumbnailRoutes, attachmentRoutes, messageRoutes, registerRoutes]) await authed.register(section, options);
   });
 }

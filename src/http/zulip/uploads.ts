@@ -36,14 +36,14 @@ export async function uploadRoutes(app: FastifyInstance, { core, timeouts, send 
 
   // The bytes, to members of the realm; `download/` always as an attachment.
   const serve = (forceDownload: boolean) => async (request: UploadPathRequest, reply: FastifyReply) => {
-    const attachment = await core.attachments.getByPath(request.actor, pathIdOf(request, request.actor));
+    const attachment = await core.attachments.getByPath(request.actor, pathIdOf(request.params.realm, request.params['*'], request.actor));
     return send(request, reply, { ...servedAttachment(attachment), forceDownload });
   };
   app.route({ method: ['GET', 'HEAD'], url: '/user_uploads/download/:realm/*', handler: serve(true) });
   app.route({ method: ['GET', 'HEAD'], url: '/user_uploads/:realm/*', handler: serve(false) });
 
   app.get('/api/v1/user_uploads/:realm/*', async (request: UploadPathRequest) => {
-    const attachment = await core.attachments.getByPath(request.actor, pathIdOf(request, request.actor));
+    const attachment = await core.attachments.getByPath(request.actor, pathIdOf(request.params.realm, request.params['*'], request.actor));
     const token = await core.attachments.temporaryDownloadToken(request.actor, attachment);
     return success({ url: `/user_uploads/temporary/${token}/${encodeURIComponent(attachment.name)}` });
   });

@@ -73,6 +73,19 @@ export class IdentityQueries implements IdentityRecords {
     return userById(this.q.db, orgId, userId);
   }
 
+  async findUsers(orgId: number, refs: string[]): Promise<User[]> {
+    const ids = refs.filter((r) => /^\d{1,15}$/.test(r)).map(Number);
+    const emails = refs.filter((r) => !/^\d{1,15}$/.test(r)).map((r) => r.toLowerCase());
+    if (ids.length === 0 && emails.length === 0) return [];
+    const rows = await this.q.db
+      .selectFrom('users as u')
+      .select(USER_COLUMNS)
+      .where('u.org_id', '=', orgId)
+      .where((eb) => eb.or([...(ids.length ? [eb('u.id', 'in', ids)] : []), ...(emails.length ? [eb(eb.fn('lower', ['u.email']), 'in', emails)] : [])]))
+      .execute();
+    return rows.map(toUser);
+  }
+
   async findUserByLogin(orgId: number, login: string): Promise<User | null> {
     const row = await this.q.db.selectFrom('users as u').select(USER_COLUMNS).where('u.org_id', '=', orgId).where('u.login', '=', login).executeTakeFirst();
     return row ? toUser(row) : null;

@@ -75,6 +75,7 @@ export class KyselyMetaStore implements MetaStore {
   findUserByApiKeyHash(apiKeyHash: string) { return this.identity.findUserByApiKeyHash(apiKeyHash); }
   getUser(orgId: number, userId: number) { return this.identity.getUser(orgId, userId); }
   findUserByLogin(orgId: number, login: string) { return this.identity.findUserByLogin(orgId, login); }
+  findUsers(orgId: number, refs: string[]) { return this.identity.findUsers(orgId, refs); }
 
   // --- issues.ts ---
   createIssue(issue: NewIssue) { return this.issues.createIssue(issue); }
@@ -108,6 +109,8 @@ export class KyselyMetaStore implements MetaStore {
   createMessage(message: NewMessage) { return this.chat.createMessage(message); }
   getMessage(orgId: number, id: number) { return this.chat.getMessage(orgId, id); }
   updateMessage(orgId: number, id: number, content: string, linkedPathIds: string[], now: number) { return this.chat.updateMessage(orgId, id, content, linkedPathIds, now); }
+  deleteMessage(orgId: number, id: number, expiresAt: number) { return this.chat.deleteMessage(orgId, id, expiresAt); }
+  canSeeLinkedUpload(orgId: number, attachmentId: number, userId: number) { return this.chat.canSeeLinkedUpload(orgId, attachmentId, userId); }
 
   // --- settings.ts, thumbnails.ts, collector.ts ---
   setting(key: string, create: () => string) { return this.settings.setting(key, create); }

@@ -76,8 +76,10 @@ export interface NewMessage {
   topic: string | null;
   content: string;
   dateSent: number;
-  /** `path_id`s the content links to; the sender's own uploads, and uploads other messages claimed, are claimed. */
+  /** `path_id`s the content links to; the sender's own uploads, and ones a message the sender can see links, are claimed. */
   linkedPathIds: string[];
+  /** Private messages: the participants' user ids, the sender's among them. */
+  participantIds: number[];
 }
 
 export interface OrgLimits {
@@ -104,6 +106,8 @@ export interface IdentityRecords {
   findUserByApiKeyHash(apiKeyHash: string): Promise<{ user: User; org: Org } | null>;
   getUser(orgId: number, userId: number): Promise<User | null>;
   findUserByLogin(orgId: number, login: string): Promise<User | null>;
+  /** The org's users named by these references: emails (any case) or numeric ids; unknown ones are left out. */
+  findUsers(orgId: number, refs: string[]): Promise<User[]>;
 }
 
 /** Tracker issues (numbered per queue) and their comments. */
@@ -157,8 +161,18 @@ export interface ChatRecords {
   /** Creates the message (its channel on first use) and claims the uploads it links to, atomically. */
   createMessage(message: NewMessage): Promise<Message>;
   getMessage(orgId: number, id: number): Promise<Message | null>;
-  /** New content; claims now follow the new links (references removed from the content are dropped). */
-  updateMessage(orgId: number, id: number, content: string, linkedPathIds: string[], now: number): Promise<Message>;
+  /**
+   * New content; claims now follow the new links (references removed from the content are dropped).
+   * `detached`: the sender's uploads this edit unlinked that no message links any more.
+   */
+  updateMessage(orgId: number, id: number, content: string, linkedPathIds: string[], now: number): Promise<{ message: Message; detached: Attachment[] }>;
+  /**
+   * Deletes the message and its claims, atomically; uploads it alone linked (and no issue or entity
+   * holds) become temporary again, expiring at `expiresAt`. False when there was no such message.
+   */
+  deleteMessage(orgId: number, id: number, expiresAt: number): Promise<boolean>;
+  /** Whether a message this user can see links the upload: a stream message, or a direct message they take part in. */
+  canSeeLinkedUpload(orgId: number, attachmentId: number, userId: number): Promise<boolean>;
 }
 
 export interface SettingRecords {

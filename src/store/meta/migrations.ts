@@ -187,6 +187,34 @@ function migrations(flavor: SqlFlavor): Record<string, Migration> {
           .execute();
       },
     },
+    '0007_message_recipients': {
+      async up(db: Kysely<any>) {
+        // A direct message's participants as users (its sender among them): who may see the files it links.
+        await db.schema
+          .createTable('message_recipients')
+          .addColumn('message_id', bigint, (c) => c.notNull().references('messages.id'))
+          .addColumn('user_id', bigint, (c) => c.notNull().references('users.id'))
+          .addPrimaryKeyConstraint('message_recipients_pk', ['message_id', 'user_id'])
+          .execute();
+        await db.schema.createIndex('message_recipients_user').on('message_recipients').columns(['user_id', 'message_id']).execute();
+        await db.schema.createIndex('message_attachments_message').on('message_attachments').column('message_id').execute();
+        // Direct messages sent before: their recipients as given (emails or ids), resolved now.
+        const messages = await db.selectFrom('messages').select(['id', 'org_id', 'sender_id', 'recipients']).where('type', '=', 'private').execute();
+        for (const m of messages) {
+          const given: string[] = m.recipients ? (JSON.parse(m.recipients) as unknown[]).map(String) : [];
+          const ids = given.filter((r) => /^\d{1,15}$/.test(r)).map(Number);
+          const emails = given.filter((r) => r.includes('@')).map((r) => r.toLowerCase());
+          const users = await db
+            .selectFrom('users')
+            .select('id')
+            .where('org_id', '=', m.org_id)
+            .where((eb) => eb.or([eb('id', 'in', [0, ...ids]), eb(eb.fn('lower', ['email']), 'in', ['', ...emails])]))
+            .execute();
+          const participants = [...new Set([Number(m.sender_id), ...users.map((u) => Number(u.id))])];
+          await db.insertInto('message_recipients').values(participants.map((user_id) => ({ message_id: m.id, user_id }))).execute();
+        }
+      },
+    },
   };
 }
 

@@ -106,6 +106,8 @@ export interface Database {
     edited_at: number | null;
   };
   message_attachments: { message_id: number; attachment_id: number };
+  /** A direct message's participants, its sender among them. */
+  message_recipients: { message_id: number; user_id: number };
   settings: { key: string; value: string };
   orphan_suspects: { storage_key: string; first_seen: number };
 }
