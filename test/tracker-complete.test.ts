@@ -64,6 +64,22 @@ describe('Tracker dialect, complete: entities, edits, imports, pagination', () =
       assert.deepEqual(await json(await api(ivan, `/v2/entities/project/${project.id}/attachments`)), []);
     });
 
+    it('attaches under a new name (the docs’ own ?expand=attachments&filename=newimage.jpg), with the files only when asked', async () => {
+      const project = await json(await send(ivan, 'POST', '/v2/entities/project/', { fields: { summary: 'Renamed files' } }));
+      const file = await temp(ivan, 'IMG_0042.jpg');
+      const attached = await json(await send(ivan, 'POST', `/v2/entities/project/${project.id}/attachments/${file.id}?expand=attachments&filename=newimage.jpg`));
+      assert.equal(attached.attachments[0].name, 'newimage.jpg');
+      assert.equal(attached.attachments[0].content, `${affix.url}/v2/attachments/${file.id}/newimage.jpg`);
+      assert.equal((await json(await api(ivan, `/v2/entities/project/${project.id}/attachments/${file.id}`))).name, 'newimage.jpg');
+      const other = await temp(ivan, 'b.txt');
+      const plain = await json(await send(ivan, 'POST', `/v2/entities/project/${project.id}/attachments/${other.id}`));
+      assert.equal(plain.attachments, undefined, 'no files unless asked');
+      const all = await json(await api(ivan, `/v2/entities/project/${project.id}?expand=all`));
+      assert.deepEqual(all.attachments.map((a: any) => a.name), ['newimage.jpg', 'b.txt']);
+      const third = await temp(ivan, 'c.txt');
+      assert.equal((await send(ivan, 'POST', `/v2/entities/project/${project.id}/attachments/${third.id}?filename=${'x'.repeat(256)}`)).status, 422);
+    });
+
     it('takes attachmentIds on entity comments', async () => {
       const goal = await json(await send(ivan, 'POST', '/v2/entities/goal', { fields: { summary: 'Ship it' } }));
       const file = await temp(ivan, 'plan.txt');

@@ -4,6 +4,7 @@ import type { Attachments } from './attachments.js';
 import { claimOf, requireCommentContent } from './claims.js';
 import { AffixError, notFound } from './errors.js';
 import type { Actor } from './identity.js';
+import { cleanFileName } from './names.js';
 import { ENTITY_TYPES, type Attachment, type Entity, type EntityComment, type EntityType } from './model.js';
 
 export class Entities {
@@ -31,9 +32,10 @@ export class Entities {
     return entity;
   }
 
-  /** Claims temporary uploads for the entity. */
-  attach(actor: Actor, entity: Entity, attachmentIds: number[]): Promise<Entity> {
-    return this.meta.attachToEntity(actor.org.id, entity, claimOf(actor, attachmentIds, this.clock()));
+  /** Claims temporary uploads for the entity; `rawName`, when given, is the name they take as they are attached. */
+  attach(actor: Actor, entity: Entity, attachmentIds: number[], rawName?: string): Promise<Entity> {
+    const name = rawName === undefined ? undefined : cleanFileName(rawName);
+    return this.meta.attachToEntity(actor.org.id, entity, claimOf(actor, attachmentIds, this.clock()), name);
   }
 
   async addComment(actor: Actor, entity: Entity, input: { text: string; attachmentIds: number[] }): Promise<EntityComment> {

@@ -11,7 +11,7 @@ import { DEFAULT_THUMBNAIL_SIZE, squareThumbnail, THUMBNAIL_SIZES, type Thumbnai
 import { servedAttachment, servedThumbnail } from '../content.js';
 import { receiveOneFile, refuseDeclaredOversize, type BodyTimeouts, type UploadErrors } from '../upload.js';
 import { paginate } from './pagination.js';
-import { attachmentIdOf, CommentParams, commentOf, IdParams, IssueParams, issueOf, type TrackerOptions } from './params.js';
+import { attachmentIdOf, CommentParams, commentOf, IdParams, IssueParams, issueOf, queryFileName, type TrackerOptions } from './params.js';
 import { attachmentJson } from './render.js';
 
 const IssueFileParams = Type.Object({ issue: Type.String(), id: Type.String() });
@@ -51,9 +51,7 @@ export async function attachmentRoutes(instance: FastifyInstance, { core, baseUr
 
   const importedOrigin = async (request: FastifyRequest): Promise<ImportedOrigin> => {
     const query = request.query as { filename?: string; createdAt?: string; createdBy?: string };
-    if (query.filename !== undefined && query.filename.length > 255) {
-      throw new AffixError('unprocessable', 'filename must be at most 255 characters', { filename: 'too long' });
-    }
+    queryFileName(query.filename);
     const createdAt = query.createdAt === undefined ? Date.now() : parseTrackerDate(query.createdAt);
     if (Number.isNaN(createdAt)) throw new AffixError('unprocessable', `Invalid createdAt ${query.createdAt}`, { createdAt: 'invalid date' });
     return { owner: await core.identity.importAuthor(request.actor, query.createdBy), createdAt };

@@ -8,22 +8,24 @@ import type { Actor } from '../../core/identity.js';
 import { parseId } from '../../core/ids.js';
 import type { Entity } from '../../core/model.js';
 import { paginate } from './pagination.js';
-import { AttachmentIds, type TrackerOptions } from './params.js';
+import { AttachmentIds, queryFileName, type TrackerOptions } from './params.js';
 import { attachmentJson, entityCommentJson, entityJson } from './render.js';
 
 const EntityParams = Type.Object({ type: Type.String({ description: 'project, portfolio or goal' }), id: Type.String({ description: '24-hex id or shortId' }) });
 const EntityFileParams = Type.Object({ type: Type.String(), id: Type.String(), fileId: Type.String() });
 const Expand = Type.Object({
-  expand: Type.Optional(Type.String({ description: 'attachments: include the files' })),
+  expand: Type.Optional(Type.String({ description: 'attachments or all: include the files' })),
   fields: Type.Optional(Type.String({ description: 'attachments: include the files' })),
+  filename: Type.Optional(Type.String({ description: 'A new name for the file being attached' })),
   notify: Type.Optional(Type.String()),
   notifyAuthor: Type.Optional(Type.String()),
 });
 
-/** Whether `expand=` or `fields=` asks for the files. */
+/** Whether `expand=` (`attachments` or `all`) or `fields=` (`attachments`) asks for the files. */
 const wantsAttachments = (request: FastifyRequest) => {
   const query = request.query as { expand?: string; fields?: string };
-  return [query.expand, query.fields].some((v) => v?.split(',').map((s) => s.trim()).includes('attachments'));
+  const listed = (v: string | undefined) => v?.split(',').map((s) => s.trim()) ?? [];
+  return listed(query.expand).some((v) => v === 'attachments' || v === 'all') || listed(query.fields).includes('attachments');
 };
 
 /** Entity ids are 24 hex characters or a numeric shortId; anything else is a validation error (422). */
@@ -61,7 +63,8 @@ export async function entityRoutes(instance: FastifyInstance, { core, baseUrl }:
   // Attaches a temporary file; answers 200 with the entity (Tracker's answer for this call).
   app.post('/v2/entities/:type/:id/attachments/:fileId', { schema: { params: EntityFileParams, querystring: Expand } }, async (request) => {
     const entity = await entityOf(request);
-    return render(request, await core.entities.attach(request.actor, entity, [fileIdOf(request.params.fileId)]));
+    const name = queryFileName(request.query.filename);
+    return render(request, await core.entities.attach(request.actor, entity, [fileIdOf(request.params.fileId)], name));
   });
 
   app.get('/v2/entities/:type/:id/attachments', { schema: { params: EntityParams } }, async (request, reply) => {

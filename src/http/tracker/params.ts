@@ -2,7 +2,7 @@
 import type { FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import type { Affix } from '../../core/affix.js';
-import { notFound } from '../../core/errors.js';
+import { AffixError, notFound } from '../../core/errors.js';
 import type { Actor } from '../../core/identity.js';
 import { parseId } from '../../core/ids.js';
 import type { Comment, Issue } from '../../core/model.js';
@@ -38,4 +38,11 @@ export function attachmentIdOf(raw: string): number {
   const id = parseId(raw);
   if (id === null) throw notFound('Attachment');
   return id;
+}
+
+/** A `filename` query parameter: none when empty; over 255 characters a 422, never silently cut. */
+export function queryFileName(raw: string | undefined): string | undefined {
+  if (raw === undefined || raw.trim() === '') return undefined;
+  if (raw.length > 255) throw new AffixError('unprocessable', 'filename must be at most 255 characters', { filename: 'too long' });
+  return raw;
 }

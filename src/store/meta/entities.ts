@@ -66,9 +66,12 @@ export class EntityQueries implements EntityRecords {
     };
   }
 
-  async attachToEntity(orgId: number, entity: Entity, claim: AttachmentClaim): Promise<Entity> {
+  async attachToEntity(orgId: number, entity: Entity, claim: AttachmentClaim, name?: string): Promise<Entity> {
     await this.q.transaction(async (trx) => {
       await claimUploads(trx, orgId, claim, { entityId: entity.id });
+      if (name !== undefined && claim.ids.length > 0) {
+        await trx.updateTable('attachments').set({ name }).where('org_id', '=', orgId).where('id', 'in', claim.ids).execute();
+      }
       await trx
         .updateTable('entities')
         .set((eb) => ({ version: eb('version', '+', 1), updated_at: claim.now }))

@@ -90,7 +90,7 @@ export class KyselyMetaStore implements MetaStore {
   // --- entities.ts ---
   createEntity(entity: NewEntity) { return this.entities.createEntity(entity); }
   findEntity(orgId: number, type: EntityType, idOrShortId: string) { return this.entities.findEntity(orgId, type, idOrShortId); }
-  attachToEntity(orgId: number, entity: Entity, claim: AttachmentClaim) { return this.entities.attachToEntity(orgId, entity, claim); }
+  attachToEntity(orgId: number, entity: Entity, claim: AttachmentClaim, name?: string) { return this.entities.attachToEntity(orgId, entity, claim, name); }
   createEntityComment(comment: NewEntityComment) { return this.entities.createEntityComment(comment); }
 
   // --- attachments.ts ---

@@ -130,8 +130,8 @@ export interface EntityRecords {
   createEntity(entity: NewEntity): Promise<Entity>;
   /** By 24-hex id or numeric short id. */
   findEntity(orgId: number, type: EntityType, idOrShortId: string): Promise<Entity | null>;
-  /** Claims temporary uploads for the entity and bumps its version, atomically. */
-  attachToEntity(orgId: number, entity: Entity, claim: AttachmentClaim): Promise<Entity>;
+  /** Claims temporary uploads for the entity (renamed to `name` when given) and bumps its version, atomically. */
+  attachToEntity(orgId: number, entity: Entity, claim: AttachmentClaim, name?: string): Promise<Entity>;
   createEntityComment(comment: NewEntityComment): Promise<EntityComment>;
 }
 
