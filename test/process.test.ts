@@ -26,7 +26,7 @@ describe('the affix command', () => {
   let dataDir: string;
   let backend: Backend;
   let server: SpawnedAffix;
-  let user: { orgId: string; userId: string; login: string; token: string; apiKey: string; email: string };
+  let user: { orgId: string; realmId: number; userId: string; login: string; token: string; apiKey: string; email: string };
 
   before(async () => {
     backend = await provisionBackend();
@@ -45,8 +45,9 @@ describe('the affix command', () => {
   });
 
   it('user add prints the org, user, login, secrets and email once, and stores only hashes', async () => {
-    assert.deepEqual(Object.keys(user).sort(), ['apiKey', 'email', 'login', 'orgId', 'token', 'userId']);
+    assert.deepEqual(Object.keys(user).sort(), ['apiKey', 'email', 'login', 'orgId', 'realmId', 'token', 'userId']);
     assert.equal(user.orgId, '31337');
+    assert.ok(Number.isInteger(user.realmId) && user.realmId > 0, 'the realm id of Zulip paths');
     assert.equal(user.email, 'ivan@example.com');
     assert.ok(user.token.length >= 32 && user.apiKey.length >= 32);
     const stored = (await backend.rows('users')) ?? [(await readFile(join(dataDir, 'affix.sqlite'))).toString('latin1')];

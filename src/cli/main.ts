@@ -57,7 +57,8 @@ async function main(argv: string[]): Promise<number> {
           email: values.email,
         });
         process.stdout.write(
-          `${JSON.stringify({ orgId: org.extId, userId: String(user.id), login: user.login, token, apiKey, email: user.email })}\n`,
+          // realmId: the number in Zulip's `/user_uploads/<realm_id>/...` paths.
+          `${JSON.stringify({ orgId: org.extId, realmId: org.id, userId: String(user.id), login: user.login, token, apiKey, email: user.email })}\n`,
         );
       } finally {
         await core.close();

@@ -196,5 +196,34 @@ export function metaStoreConformance(name: string, open: () => Promise<MetaStore
       assert.ok(await store.getAttachment(org.id, fresh.attachment.id));
       assert.ok(await store.getAttachment(org.id, permanent.attachment.id));
     });
+
+    it('shows an upload linked only by direct messages to their participants, lets only who sees it claim it, and frees it with its last message', async () => {
+      const { store, org, otherOrg, user, attachment } = await fixture();
+      const mk = (login: string) =>
+        store.createUser({ orgId: org.id, login, display: login, email: `${login}@X.test`, cloudUid: 'c', passportUid: 1, tokenHash: hashSecret(`${login}-${seq}`), apiKeyHash: hashSecret(`k-${login}-${seq}`), createdAt: 1 });
+      const [hamlet, othello] = [await mk('hamlet'), await mk('othello')];
+      assert.deepEqual((await store.findUsers(org.id, ['HAMLET@x.test', String(othello.id), 'nobody@x.test'])).map((u) => u.id).sort(), [hamlet.id, othello.id].sort());
+      assert.deepEqual(await store.findUsers(otherOrg.id, [String(hamlet.id)]), []);
+      const { attachment: file } = await store.insertAttachment(attachment({ expiresAt: 9_000 }));
+      const message = (senderId: number, type: 'stream' | 'private', linked: string[], participantIds: number[] = []) =>
+        store.createMessage({ orgId: org.id, senderId, type, channel: type === 'stream' ? 'general' : null, recipients: [], topic: type === 'stream' ? 't' : null, content: 'x', dateSent: 5, linkedPathIds: linked, participantIds });
+      const dm = await message(user.id, 'private', [file.pathId], [hamlet.id]);
+      assert.equal((await store.getAttachment(org.id, file.id))?.expiresAt, null, 'claimed: no longer temporary');
+      const sees = (u: number) => store.canSeeLinkedUpload(org.id, file.id, u);
+      assert.deepEqual([await sees(user.id), await sees(hamlet.id), await sees(othello.id)], [true, true, false]);
+      assert.equal(await store.canSeeLinkedUpload(otherOrg.id, file.id, hamlet.id), false);
+      await message(othello.id, 'stream', [file.pathId]);
+      assert.equal(await sees(othello.id), false, 'a guessed path claims nothing');
+      const forwarded = await message(hamlet.id, 'stream', [file.pathId]);
+      assert.equal(await sees(othello.id), true, 'a participant may share it');
+      const edited = await store.updateMessage(org.id, dm.id, 'no link', [], 6);
+      assert.deepEqual(edited.detached, [], 'still linked by the forward');
+      assert.equal(await store.deleteMessage(org.id, forwarded.id, 77_000), true);
+      assert.equal(await store.deleteMessage(org.id, forwarded.id, 77_000), false);
+      assert.equal((await store.getAttachment(org.id, file.id))?.expiresAt, 77_000, 'no message links it: temporary again');
+      const again = await message(user.id, 'stream', [file.pathId]);
+      const { detached } = await store.updateMessage(org.id, again.id, 'gone', [], 7);
+      assert.deepEqual(detached.map((a) => a.id), [file.id], 'the sender’s upload no message links any more');
+    });
   });
 }

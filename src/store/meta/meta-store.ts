@@ -210,7 +210,9 @@ export interface CollectorRecords {
  * - a temporary upload is claimed at most once, and only by its owner before it expires;
  * - a blob key is reported released exactly once, when its last attachment goes;
  * - a blob's thumbnails are released with it; there is at most one thumbnail per (bytes, size, format);
- * - an org's attachments never add up past its quota, however many uploads commit at once.
+ * - an org's attachments never add up past its quota, however many uploads commit at once;
+ * - an upload linked only by direct messages is seen through them by their participants alone, and a
+ *   message claims only uploads its sender owns or can see; its last message's deletion frees it.
  */
 export interface MetaStore
   extends IdentityRecords,
