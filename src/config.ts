@@ -12,6 +12,8 @@ export interface Config {
   publicUrl: string | null;
   maxFileSize: number;
   temporaryTtlMs: number;
+  /** How long an unfinished resumable (tus) upload lives before the collector removes it. */
+  resumableTtlMs: number;
   /** How often the server runs the collector; 0 turns the timer off (`affix gc` still works). */
   gcIntervalMs: number;
   /** Images with more pixels than this get no thumbnail (422) and are never decoded. */
@@ -54,6 +56,7 @@ const OPTIONS = {
   'public-url': { env: 'AFFIX_PUBLIC_URL', default: '', parse: parsePublicUrl },
   'max-file-size': { env: 'AFFIX_MAX_FILE_SIZE', default: '1024MiB', parse: parseSize },
   'temporary-ttl': { env: 'AFFIX_TEMPORARY_TTL', default: '24h', parse: parseDuration },
+  'resumable-ttl': { env: 'AFFIX_RESUMABLE_TTL', default: '24h', parse: parseDuration },
   'gc-interval': { env: 'AFFIX_GC_INTERVAL', default: '10m', parse: parseDuration },
   'thumbnail-max-pixels': { env: 'AFFIX_THUMBNAIL_MAX_PIXELS', default: '50000000', parse: parsePositiveInteger },
   'thumbnail-timeout': { env: 'AFFIX_THUMBNAIL_TIMEOUT', default: '10s', parse: parseDuration },
@@ -103,6 +106,7 @@ export function loadConfig(flags: Partial<Record<OptionName, string | undefined>
     publicUrl: read('public-url'),
     maxFileSize: read('max-file-size'),
     temporaryTtlMs: read('temporary-ttl'),
+    resumableTtlMs: read('resumable-ttl'),
     gcIntervalMs: read('gc-interval'),
     thumbnailMaxPixels: read('thumbnail-max-pixels'),
     thumbnailTimeoutMs: read('thumbnail-timeout'),

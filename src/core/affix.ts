@@ -8,6 +8,7 @@ import { Collector } from './collector.js';
 import { Entities } from './entities.js';
 import { Identity } from './identity.js';
 import { Issues } from './issues.js';
+import { Resumable } from './resumable.js';
 import { Thumbnails } from './thumbnails.js';
 
 export interface CoreLimits extends UploadLimits {
@@ -15,6 +16,8 @@ export interface CoreLimits extends UploadLimits {
   scratchDir: string;
   /** How long a successful token or API-key lookup may be reused by this process (see `Identity.authenticate`). */
   authCacheMs?: number;
+  /** How long an unfinished resumable upload lives. */
+  resumableTtlMs: number;
 }
 
 /** Everything Affix does, one service per domain; the HTTP layer holds one of these. */
@@ -25,6 +28,7 @@ export class Affix {
   readonly entities: Entities;
   readonly chat: Chat;
   readonly thumbnails: Thumbnails;
+  readonly resumable: Resumable;
   readonly collector: Collector;
 
   constructor(
@@ -40,7 +44,8 @@ export class Affix {
     this.entities = new Entities(meta, this.attachments, clock);
     this.chat = new Chat(meta, limits.temporaryTtlMs, clock);
     this.thumbnails = new Thumbnails(meta, blobs, this.attachments, thumbnailer, limits.scratchDir, clock);
-    this.collector = new Collector(meta, blobs, limits.scratchDir, clock);
+    this.resumable = new Resumable(meta, blobs, this.attachments, limits.resumableTtlMs, clock);
+    this.collector = new Collector(meta, blobs, limits.scratchDir, this.resumable, clock);
   }
 
   async close(): Promise<void> {

@@ -66,7 +66,8 @@ export class Attachments {
     if (used && !used.has(staged.key)) await this.blobs.delete(staged.key);
   }
 
-  async commit(actor: Actor, staged: StagedUpload, rawName: string, target: UploadTarget, imported?: ImportedOrigin): Promise<Attachment> {
+  /** `completing`: the resumable upload these bytes finish, removed with the insert. */
+  async commit(actor: Actor, staged: StagedUpload, rawName: string, target: UploadTarget, imported?: ImportedOrigin, completing?: string): Promise<Attachment> {
     const name = cleanFileName(rawName);
     const now = imported?.createdAt ?? this.clock();
     let result;
@@ -89,9 +90,10 @@ export class Attachments {
         commentId: target.kind === 'issue' ? (target.comment?.id ?? null) : null,
         entityId: null,
         pathId: `${actor.org.id}/${randomBytes(1).toString('hex')}/${randomBytes(18).toString('base64url')}/${pathSegmentName(name)}`,
-      }, { quotaBytes: quota });
+      }, { quotaBytes: quota, ...(completing !== undefined ? { completing } : {}) });
     } catch (err) {
-      await this.discard(staged);
+      // A resumable upload's bytes stay with it (its segments), to be completed again or expire.
+      if (completing === undefined) await this.discard(staged);
       throw err;
     }
     if (result.duplicateKey) await this.blobs.delete(result.duplicateKey);

@@ -3,6 +3,7 @@ import type { BlobStore } from '../store/blob/blob-store.js';
 import type { MetaStore } from '../store/meta/meta-store.js';
 import { removeFilesOlderThan } from '../util/remove-old-files.js';
 import { deleteReleased } from './attachments.js';
+import type { Resumable } from './resumable.js';
 
 export interface CollectorReport {
   expired: number;
@@ -11,6 +12,8 @@ export interface CollectorReport {
   orphansRemoved: number;
   /** Bytes of deleted blobs given back from files shared with live ones (local packs). */
   bytesReclaimed: number;
+  /** Unfinished resumable uploads past their expiry, removed with their bytes and reservations. */
+  resumableExpired: number;
 }
 
 /** Blob files younger than this are never treated as orphans: their transaction may still be running. */
@@ -24,6 +27,7 @@ export class Collector {
     private readonly blobs: BlobStore,
     /** The thumbnailer's scratch directory, swept of copies a crash left. */
     private readonly scratchDir: string,
+    private readonly resumable: Resumable,
     private readonly clock: () => number,
   ) {}
 
@@ -33,7 +37,8 @@ export class Collector {
    * start of its upload, however long ago) is referenced by then. `now` is for tests.
    */
   async collect(now = this.clock()): Promise<CollectorReport> {
-    const report: CollectorReport = { expired: 0, blobsDeleted: 0, stagingRemoved: 0, orphansRemoved: 0, bytesReclaimed: 0 };
+    const report: CollectorReport = { expired: 0, blobsDeleted: 0, stagingRemoved: 0, orphansRemoved: 0, bytesReclaimed: 0, resumableExpired: 0 };
+    report.resumableExpired = await this.resumable.collect(now);
     for (;;) {
       const released = await this.meta.deleteExpired(now, BATCH);
       if (released.count === 0) break;

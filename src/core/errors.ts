@@ -14,6 +14,12 @@ export type AffixErrorCode =
   | 'quota_exceeded'
   | 'rate_limited'
   | 'timeout'
+  /** Another request holds the resource (a resumable upload being written). */
+  | 'locked'
+  /** A resumable chunk's `Upload-Checksum` does not match its bytes. */
+  | 'checksum_mismatch'
+  /** The client speaks a protocol version the server does not (tus `Tus-Resumable`). */
+  | 'version_unsupported'
   | 'insufficient_storage'
   | 'internal';
 

@@ -148,3 +148,32 @@ export interface Thumbnail {
   sha256: string;
   createdAt: number;
 }
+
+/** A received piece of a resumable upload: the bytes of one PATCH, stored as a blob of their own. */
+export interface ResumableSegment {
+  start: number;
+  size: number;
+  sha256: string;
+  storageKey: string;
+}
+
+/** An unfinished resumable (tus) upload. */
+export interface ResumableUpload {
+  /** 32 hex characters: the last segment of its URL. */
+  id: string;
+  orgId: number;
+  ownerId: number;
+  /** The declared `Upload-Length`; null until a deferred length is declared. */
+  length: number | null;
+  /** Bytes received and durable. */
+  offset: number;
+  /** Bytes held against the organization's quota until the upload completes or goes. */
+  reserved: number;
+  /** `Upload-Metadata`, decoded. */
+  metadata: Record<string, string>;
+  /** Where the file goes on completion, as the dialect described it (opaque to the store). */
+  target: string;
+  createdAt: number;
+  expiresAt: number;
+  segments: ResumableSegment[];
+}

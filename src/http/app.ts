@@ -16,6 +16,7 @@ import { toProblem, type Problem } from './problem.js';
 import type { BodyTimeouts } from './upload.js';
 import { zulipRoutes } from './zulip/routes.js';
 import { trackerRoutes } from './tracker/routes.js';
+import { TUS_CONTENT_TYPE } from './tus/protocol.js';
 
 export interface ServerTimeouts extends BodyTimeouts {
   /** Time for a request's headers to arrive. */
@@ -109,8 +110,9 @@ export async function buildApp({
       done(Object.assign(new Error('Request body is not valid JSON'), { statusCode: 400 }), undefined);
     }
   });
-  // Multipart bodies are left unread here: the routes that take them stream them (./multipart.ts).
+  // Multipart bodies and tus chunks are left unread here: the routes that take them stream them (./multipart.ts, ./tus/).
   app.addContentTypeParser('multipart/form-data', (_request, _payload, done) => done(null, undefined));
+  app.addContentTypeParser(TUS_CONTENT_TYPE, (_request, _payload, done) => done(null, undefined));
 
   // Each dialect answers errors in its own body; the path says which dialect a request speaks.
   function sendProblem(request: FastifyRequest, reply: FastifyReply, problem: Problem) {

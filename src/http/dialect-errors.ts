@@ -5,11 +5,17 @@ import { errorJson as trackerErrorJson } from './tracker/render.js';
 import { errorReply as zulipErrorReply } from './zulip/render.js';
 
 const ZULIP_PATHS = /^\/(api\/v1|json|user_uploads)(\/|\?|$)/;
+const TUS_PATHS = /^\/(api\/v1|v2|v3)\/tus(\/|\?|$)/;
 
-/** Zulip's paths answer in Zulip's body; everything else (`/v2`, `/v3`, the rest) in Tracker's. */
+/**
+ * Zulip's paths answer in Zulip's body; everything else (`/v2`, `/v3`, the rest) in Tracker's. The
+ * tus endpoints keep the protocol's statuses (409, 412, 413, 415, 423, 460) in either body: a quota
+ * overrun is 413 there, as a length over the limit is.
+ */
 export function renderProblem(path: string, problem: Problem): { status: number; body: object } {
-  if (ZULIP_PATHS.test(path)) return zulipErrorReply(problem);
-  return { status: problem.status, body: trackerErrorJson(problem) };
+  const rendered = ZULIP_PATHS.test(path) ? zulipErrorReply(problem) : { status: problem.status, body: trackerErrorJson(problem) };
+  if (TUS_PATHS.test(path)) return { ...rendered, status: problem.code === 'quota_exceeded' ? 413 : problem.status };
+  return rendered;
 }
 
 /**

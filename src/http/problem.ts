@@ -26,6 +26,9 @@ const STATUS: Record<AffixErrorCode, number> = {
   quota_exceeded: 422,
   rate_limited: 429,
   timeout: 408,
+  locked: 423,
+  checksum_mismatch: 460,
+  version_unsupported: 412,
   insufficient_storage: 507,
   internal: 500,
 };

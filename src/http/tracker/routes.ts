@@ -7,6 +7,7 @@ import { attachmentRoutes } from './attachments.js';
 import { commentRoutes } from './comments.js';
 import { entityRoutes } from './entities.js';
 import { issueRoutes } from './issues.js';
+import { trackerTusRoutes } from './tus.js';
 import type { TrackerOptions } from './params.js';
 import { userRoutes } from './users.js';
 
@@ -26,7 +27,7 @@ export async function trackerRoutes(app: FastifyInstance, options: TrackerOption
     request.actor = await core.identity.authenticate(token, orgHeader(request), { reuse: mayReuseLogin(request) });
   });
 
-  for (const section of [userRoutes, issueRoutes, commentRoutes, attachmentRoutes, entityRoutes]) await app.register(section, options);
+  for (const section of [userRoutes, issueRoutes, commentRoutes, attachmentRoutes, entityRoutes, trackerTusRoutes]) await app.register(section, options);
 }
 
 /** `X-Cloud-Org-ID` wins over `X-Org-ID`; the Python client's literal `not provided` means none. */

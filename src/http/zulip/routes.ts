@@ -10,6 +10,7 @@ import { messageRoutes } from './messages.js';
 import type { ZulipOptions } from './params.js';
 import { registerRoutes, serverSettingsRoutes } from './server-settings.js';
 import { thumbnailRoutes } from './thumbnails.js';
+import { zulipTusRoutes } from './tus.js';
 import { signedUploadRoutes, uploadRoutes } from './uploads.js';
 
 /** HTTP Basic `email:api_key`, as zulip-js and the Python client send it. */
@@ -28,6 +29,6 @@ export async function zulipRoutes(app: FastifyInstance, options: ZulipOptions): 
     authed.addHook('onRequest', async (request) => {
       request.actor = await authenticate(options.core, request);
     });
-    for (const section of [uploadRoutes, thumbnailRoutes, attachmentRoutes, messageRoutes, registerRoutes]) await authed.register(section, options);
+    for (const section of [uploadRoutes, zulipTusRoutes, thumbnailRoutes, attachmentRoutes, messageRoutes, registerRoutes]) await authed.register(section, options);
   });
 }

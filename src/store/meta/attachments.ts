@@ -2,7 +2,8 @@
 import type { Kysely } from 'kysely';
 import { AffixError } from '../../core/errors.js';
 import type { Attachment, ClaimedAttachment } from '../../core/model.js';
-import type { AttachmentRecords, NewAttachment, Page, Released } from './meta-store.js';
+import type { AttachmentRecords, InsertOptions, NewAttachment, Page, Released } from './meta-store.js';
+import { checkQuota } from './resumable.js';
 import { preparedQuery, type SlotOf } from './prepared-query.js';
 import type { QueryContext, Trx } from './query-context.js';
 import { attachmentQuery, num, paged, toAttachment } from './rows.js';
@@ -17,10 +18,7 @@ export class AttachmentQueries implements AttachmentRecords {
 
   // --- recording an upload ---
 
-  async insertAttachment(
-    a: NewAttachment,
-    options: { quotaBytes: number | null } = { quotaBytes: null },
-  ): Promise<{ attachment: Attachment; duplicateKey: string | null }> {
+  async insertAttachment(a: NewAttachment, options: InsertOptions = { quotaBytes: null }): Promise<{ attachment: Attachment; duplicateKey: string | null }> {
     // SQLite: uploads committing in the same turn of the event loop share one transaction, and one fsync.
     const { id, blobKey } = await this.q.groupedTransaction((trx) => this.recordAttachment(trx, a, options));
     const attachment = await this.getAttachment(a.orgId, id);
@@ -28,14 +26,14 @@ export class AttachmentQueries implements AttachmentRecords {
     return { attachment, duplicateKey: blobKey === a.storageKey ? null : a.storageKey };
   }
 
-  private async recordAttachment(trx: Trx, a: NewAttachment, options: { quotaBytes: number | null }): Promise<{ id: number; blobKey: string }> {
-    if (options.quotaBytes !== null) {
-      // In the same transaction as the insert, so concurrent uploads cannot all see room for themselves.
-      await this.q.lockOrg(trx, a.orgId);
-      const used = await spaceUsed(trx, a.orgId);
-      if (used + a.size > options.quotaBytes) {
-        throw new AffixError('quota_exceeded', "Upload would exceed your organization's upload quota.");
-      }
+  private async recordAttachment(trx: Trx, a: NewAttachment, options: InsertOptions): Promise<{ id: number; blobKey: string }> {
+    // In the same transaction as the insert, so concurrent uploads cannot all see room for themselves.
+    await checkQuota(this.q, trx, a.orgId, a.size, options.quotaBytes, options.completing);
+    if (options.completing !== undefined) {
+      // The upload's segment rows go with it; their blobs are the caller's to delete once this commits.
+      await trx.deleteFrom('resumable_segments').where('upload_id', '=', options.completing).execute();
+      const done = await trx.deleteFrom('resumable_uploads').where('org_id', '=', a.orgId).where('id', '=', options.completing).executeTakeFirst();
+      if (Number(done.numDeletedRows) !== 1) throw new AffixError('conflict', 'The upload was completed or removed meanwhile');
     }
     // One statement, so concurrent uploads of identical bytes cannot both create a blob row.
     const [blob] = await this.queries.insertBlob(a, trx);

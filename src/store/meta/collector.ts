@@ -38,6 +38,7 @@ export class CollectorQueries implements CollectorRecords {
       .select('storage_key')
       .where('storage_key', 'in', keys)
       .unionAll(this.q.db.selectFrom('thumbnails').select('storage_key').where('storage_key', 'in', keys))
+      .unionAll(this.q.db.selectFrom('resumable_segments').select('storage_key').where('storage_key', 'in', keys))
       .execute();
     return new Set(rows.map((r) => r.storage_key));
   }

@@ -1,6 +1,6 @@
 // The MetaStore over Kysely: each method handed to its domain's queries, all sharing one handle; the dialect files pick the SQL flavor.
 import type { Kysely } from 'kysely';
-import type { Entity, Thumbnail, Comment, EntityType } from '../../core/model.js';
+import type { Comment, Entity, EntityType, ResumableSegment, Thumbnail } from '../../core/model.js';
 import { AttachmentQueries } from './attachments.js';
 import { ChatQueries } from './chat.js';
 import { CollectorQueries } from './collector.js';
@@ -9,6 +9,7 @@ import { IdentityQueries } from './identity.js';
 import { IssueQueries } from './issues.js';
 import type {
   AttachmentClaim,
+  InsertOptions,
   IssueChanges,
   MetaStore,
   NewAttachment,
@@ -17,12 +18,14 @@ import type {
   NewEntityComment,
   NewIssue,
   NewMessage,
+  NewResumable,
   NewUser,
   OrgLimits,
   Page,
 } from './meta-store.js';
 import { migrateToLatest, type SqlFlavor } from './migrations.js';
-import { QueryContext } from './query-context.js';
+import { QueryContext, type Locker } from './query-context.js';
+import { ResumableQueries } from './resumable.js';
 import type { Database } from './schema.js';
 import { SettingQueries } from './settings.js';
 import { ThumbnailQueries } from './thumbnails.js';
@@ -40,14 +43,18 @@ export class KyselyMetaStore implements MetaStore {
   private readonly settings: SettingQueries;
   private readonly thumbnails: ThumbnailQueries;
   private readonly collector: CollectorQueries;
+  private readonly resumable: ResumableQueries;
 
   constructor(
     private readonly db: Kysely<Database>,
     flavor: SqlFlavor,
     /** How this backend runs the migrations (PostgreSQL serializes nodes that start together). */
     private readonly runMigrations: () => Promise<void> = () => migrateToLatest(db, flavor),
+    locker?: Locker,
+    /** What else `close` lets go of (PostgreSQL's lock connections). */
+    private readonly closeMore: () => Promise<void> = async () => undefined,
   ) {
-    const q = new QueryContext(db, flavor);
+    const q = new QueryContext(db, flavor, locker);
     this.identity = new IdentityQueries(q);
     this.issues = new IssueQueries(q);
     this.entities = new EntityQueries(q);
@@ -56,6 +63,7 @@ export class KyselyMetaStore implements MetaStore {
     this.settings = new SettingQueries(q);
     this.thumbnails = new ThumbnailQueries(q);
     this.collector = new CollectorQueries(q);
+    this.resumable = new ResumableQueries(q);
   }
 
   async migrate(): Promise<void> {
@@ -64,6 +72,7 @@ export class KyselyMetaStore implements MetaStore {
 
   async close(): Promise<void> {
     await this.db.destroy();
+    await this.closeMore();
   }
 
   // --- identity.ts ---
@@ -94,7 +103,7 @@ export class KyselyMetaStore implements MetaStore {
   createEntityComment(comment: NewEntityComment) { return this.entities.createEntityComment(comment); }
 
   // --- attachments.ts ---
-  insertAttachment(attachment: NewAttachment, options?: { quotaBytes: number | null }) { return this.attachments.insertAttachment(attachment, options); }
+  insertAttachment(attachment: NewAttachment, options?: InsertOptions) { return this.attachments.insertAttachment(attachment, options); }
   getAttachment(orgId: number, id: number) { return this.attachments.getAttachment(orgId, id); }
   getAttachmentByPathId(orgId: number, pathId: string) { return this.attachments.getAttachmentByPathId(orgId, pathId); }
   listOwnAttachments(orgId: number, ownerId: number) { return this.attachments.listOwnAttachments(orgId, ownerId); }
@@ -111,6 +120,15 @@ export class KyselyMetaStore implements MetaStore {
   updateMessage(orgId: number, id: number, content: string, linkedPathIds: string[], now: number) { return this.chat.updateMessage(orgId, id, content, linkedPathIds, now); }
   deleteMessage(orgId: number, id: number, expiresAt: number) { return this.chat.deleteMessage(orgId, id, expiresAt); }
   canSeeLinkedUpload(orgId: number, attachmentId: number, userId: number) { return this.chat.canSeeLinkedUpload(orgId, attachmentId, userId); }
+
+  // --- resumable.ts ---
+  createResumable(upload: NewResumable, options: { quotaBytes: number | null }) { return this.resumable.createResumable(upload, options); }
+  getResumable(orgId: number, id: string) { return this.resumable.getResumable(orgId, id); }
+  addResumableSegment(orgId: number, id: string, segment: ResumableSegment, options: { quotaBytes: number | null }) { return this.resumable.addResumableSegment(orgId, id, segment, options); }
+  setResumableLength(orgId: number, id: string, length: number, options: { quotaBytes: number | null }) { return this.resumable.setResumableLength(orgId, id, length, options); }
+  deleteResumable(orgId: number, id: string) { return this.resumable.deleteResumable(orgId, id); }
+  expiredResumables(now: number, limit: number) { return this.resumable.expiredResumables(now, limit); }
+  withResumableLock<T>(id: string, work: () => Promise<T>) { return this.resumable.withResumableLock(id, work); }
 
   // --- settings.ts, thumbnails.ts, collector.ts ---
   setting(key: string, create: () => string) { return this.settings.setting(key, create); }

@@ -1,5 +1,5 @@
 // The metadata contract: one interface per domain, joined in `MetaStore`, which every backend implements.
-import type { Attachment, ClaimedAttachment, Comment, Entity, EntityComment, EntityType, Issue, Message, Org, Thumbnail, User } from '../../core/model.js';
+import type { Attachment, ClaimedAttachment, Comment, Entity, EntityComment, EntityType, Issue, Message, Org, ResumableSegment, ResumableUpload, Thumbnail, User } from '../../core/model.js';
 
 /** A user to record, with the sha256 of their OAuth token and API key (never the secrets). */
 export type NewUser = Omit<User, 'id'> & { tokenHash: string; apiKeyHash: string };
@@ -135,13 +135,17 @@ export interface EntityRecords {
   createEntityComment(comment: NewEntityComment): Promise<EntityComment>;
 }
 
+/** How an attachment is recorded: against which quota, and whether it completes a resumable upload. */
+export interface InsertOptions {
+  quotaBytes: number | null;
+  /** The resumable upload this attachment completes: removed in the same transaction, its reservation with it. */
+  completing?: string;
+}
+
 /** Attachments and the reference-counted blobs they share. */
 export interface AttachmentRecords {
   /** Records the attachment; `duplicateKey` is the new blob's key when identical bytes were stored already. */
-  insertAttachment(
-    attachment: NewAttachment,
-    options?: { quotaBytes: number | null },
-  ): Promise<{ attachment: Attachment; duplicateKey: string | null }>;
+  insertAttachment(attachment: NewAttachment, options?: InsertOptions): Promise<{ attachment: Attachment; duplicateKey: string | null }>;
   getAttachment(orgId: number, id: number): Promise<Attachment | null>;
   getAttachmentByPathId(orgId: number, pathId: string): Promise<Attachment | null>;
   /** The owner's attachments with the messages that reference each, newest first. */
@@ -186,11 +190,37 @@ export interface ThumbnailRecords {
   insertThumbnail(thumbnail: Thumbnail): Promise<{ thumbnail: Thumbnail; duplicateKey: string | null }>;
 }
 
+export type NewResumable = Omit<ResumableUpload, 'offset' | 'segments'>;
+
+/** Resumable (tus) uploads: their state, received segments, quota reservations, and one writer at a time. */
+export interface ResumableRecords {
+  /** Records the upload and its reservation, checked against the quota in the same transaction (quota_exceeded). */
+  createResumable(upload: NewResumable, options: { quotaBytes: number | null }): Promise<ResumableUpload>;
+  getResumable(orgId: number, id: string): Promise<ResumableUpload | null>;
+  /**
+   * Records received bytes at `segment.start`, which must be the upload's offset (else conflict, and
+   * nothing changes); a deferred-length upload's reservation grows with them, within the quota.
+   */
+  addResumableSegment(orgId: number, id: string, segment: ResumableSegment, options: { quotaBytes: number | null }): Promise<ResumableUpload>;
+  /** Declares a deferred length, once, reserving it within the quota. */
+  setResumableLength(orgId: number, id: string, length: number, options: { quotaBytes: number | null }): Promise<ResumableUpload>;
+  /** Removes the upload and its reservation; its segments' blob keys, for the BlobStore to delete; null: no such upload. */
+  deleteResumable(orgId: number, id: string): Promise<string[] | null>;
+  /** Unfinished uploads whose expiry has passed, at most `limit`. */
+  expiredResumables(now: number, limit: number): Promise<Array<{ orgId: number; id: string }>>;
+  /**
+   * Runs `work` holding the upload's lock, which only one request on any node holds at a time and
+   * which dies with its holder (a PostgreSQL session advisory lock; in-process on SQLite); null, and
+   * `work` not run, when another holds it.
+   */
+  withResumableLock<T>(id: string, work: () => Promise<T>): Promise<{ value: T } | null>;
+}
+
 /** What the collector asks of the records. */
 export interface CollectorRecords {
   /** Removes temporary uploads whose expiry has passed, at most `limit` of them. */
   deleteExpired(now: number, limit: number): Promise<Released>;
-  /** Which of these blob keys some blob or thumbnail row still uses. */
+  /** Which of these blob keys some blob, thumbnail or resumable-upload segment row still uses. */
   knownBlobKeys(keys: string[]): Promise<Set<string>>;
   /**
    * Notes these unreferenced blob keys as suspected orphans (first seen `now`, unless seen before)
@@ -210,7 +240,7 @@ export interface CollectorRecords {
  * - a temporary upload is claimed at most once, and only by its owner before it expires;
  * - a blob key is reported released exactly once, when its last attachment goes;
  * - a blob's thumbnails are released with it; there is at most one thumbnail per (bytes, size, format);
- * - an org's attachments never add up past its quota, however many uploads commit at once;
+ * - an org's attachments and resumable reservations never add up past its quota, however many uploads commit at once;
  * - an upload linked only by direct messages is seen through them by their participants alone, and a
  *   message claims only uploads its sender owns or can see; its last message's deletion frees it.
  */
@@ -222,6 +252,7 @@ export interface MetaStore
     ChatRecords,
     SettingRecords,
     ThumbnailRecords,
+    ResumableRecords,
     CollectorRecords {
   /** Creates or upgrades the schema; safe to call on every start. */
   migrate(): Promise<void>;

@@ -215,6 +215,36 @@ function migrations(flavor: SqlFlavor): Record<string, Migration> {
         }
       },
     },
+    '0008_resumable_uploads': {
+      async up(db: Kysely<any>) {
+        // Unfinished resumable (tus) uploads: their state, and the bytes they reserve against the quota.
+        await db.schema
+          .createTable('resumable_uploads')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('org_id', bigint, (c) => c.notNull().references('orgs.id'))
+          .addColumn('owner_id', bigint, (c) => c.notNull().references('users.id'))
+          .addColumn('length', bigint)
+          .addColumn('offset', bigint, (c) => c.notNull())
+          .addColumn('reserved', bigint, (c) => c.notNull())
+          .addColumn('metadata', 'text', (c) => c.notNull())
+          .addColumn('target', 'text', (c) => c.notNull())
+          .addColumn('created_at', bigint, (c) => c.notNull())
+          .addColumn('expires_at', bigint, (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('resumable_uploads_org').on('resumable_uploads').columns(['org_id']).execute();
+        await db.schema.createIndex('resumable_uploads_expiry').on('resumable_uploads').columns(['expires_at']).execute();
+        // Each PATCH's bytes, a blob of its own until the upload completes.
+        await db.schema
+          .createTable('resumable_segments')
+          .addColumn('upload_id', 'text', (c) => c.notNull().references('resumable_uploads.id').onDelete('cascade'))
+          .addColumn('start', bigint, (c) => c.notNull())
+          .addColumn('size', bigint, (c) => c.notNull())
+          .addColumn('sha256', 'text', (c) => c.notNull())
+          .addColumn('storage_key', 'text', (c) => c.notNull().unique())
+          .addPrimaryKeyConstraint('resumable_segments_pk', ['upload_id', 'start'])
+          .execute();
+      },
+    },
   };
 }
 

@@ -6,12 +6,33 @@ import type { Database } from './schema.js';
 
 export type Trx = Transaction<Database>;
 
+/**
+ * Runs `work` holding a named lock, or answers null at once when another holder has it. The lock
+ * must die with its holder: a crashed process may never leave an upload locked.
+ */
+export type Locker = <T>(name: string, work: () => Promise<T>) => Promise<{ value: T } | null>;
+
+/** Locks of this process alone: enough where one process writes the database (SQLite). */
+export function inProcessLocker(): Locker {
+  const held = new Set<string>();
+  return async (name, work) => {
+    if (held.has(name)) return null;
+    held.add(name);
+    try {
+      return { value: await work() };
+    } finally {
+      held.delete(name);
+    }
+  };
+}
+
 export class QueryContext {
   private readonly groupCommit: GroupCommit;
 
   constructor(
     readonly db: Kysely<Database>,
     readonly flavor: SqlFlavor,
+    private readonly locker: Locker = inProcessLocker(),
   ) {
     this.groupCommit = new GroupCommit(db);
   }
@@ -27,6 +48,11 @@ export class QueryContext {
    */
   groupedTransaction<T>(work: (trx: Trx) => Promise<T>): Promise<T> {
     return this.flavor === 'sqlite' ? this.groupCommit.run(work) : this.transaction(work);
+  }
+
+  /** Runs `work` holding a named lock no other request holds at the same time, or returns null (see Locker). */
+  withLock<T>(name: string, work: () => Promise<T>): Promise<{ value: T } | null> {
+    return this.locker(name, work);
   }
 
   /**

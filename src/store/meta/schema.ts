@@ -109,5 +109,18 @@ export interface Database {
   /** A direct message's participants, its sender among them. */
   message_recipients: { message_id: number; user_id: number };
   settings: { key: string; value: string };
+  resumable_uploads: {
+    id: string;
+    org_id: number;
+    owner_id: number;
+    length: number | null;
+    offset: number;
+    reserved: number;
+    metadata: string;
+    target: string;
+    created_at: number;
+    expires_at: number;
+  };
+  resumable_segments: { upload_id: string; start: number; size: number; sha256: string; storage_key: string };
   orphan_suspects: { storage_key: string; first_seen: number };
 }

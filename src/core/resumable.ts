@@ -1,0 +1,189 @@
+// Resumable uploads (tus, in both dialects): created with their length and quota reservation, fed by durable segments, completed into an attachment.
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { HEAD_BYTES } from '../media/describe.js';
+import type { BlobStore } from '../store/blob/blob-store.js';
+import type { MetaStore } from '../store/meta/meta-store.js';
+import { readUpTo } from '../util/read-up-to.js';
+import { deleteReleased, type Attachments, type UploadTarget } from './attachments.js';
+import { AffixError, notFound } from './errors.js';
+import type { Actor } from './identity.js';
+import { storageKey } from './ids.js';
+import { Meter } from './meter.js';
+import type { Attachment, ResumableUpload } from './model.js';
+import { stageUpload, tooLarge, type StagedUpload } from './uploads.js';
+import { pipeInto } from '../util/pipe-into.js';
+
+/** Digests a chunk may be checked with (tus checksum extension); the names as `Upload-Checksum` writes them. */
+export const CHECKSUM_ALGORITHMS = ['md5', 'sha1', 'sha256'] as const;
+export type ChecksumAlgorithm = (typeof CHECKSUM_ALGORITHMS)[number];
+
+export interface NewResumableUpload {
+  /** Null: the length is declared later (creation-defer-length). */
+  length: number | null;
+  metadata: Record<string, string>;
+  /** Where the file goes on completion, as the dialect encodes it. */
+  target: string;
+}
+
+export interface AppendResult {
+  upload: ResumableUpload;
+  /** Set when these bytes completed the upload: commit it with `complete`. */
+  staged: StagedUpload | null;
+}
+
+const MIB = 1 << 20;
+
+export class Resumable {
+  constructor(
+    private readonly meta: MetaStore,
+    private readonly blobs: BlobStore,
+    private readonly attachments: Attachments,
+    /** How long an unfinished upload lives (tus `Upload-Expires`). */
+    private readonly ttlMs: number,
+    private readonly clock: () => number,
+  ) {}
+
+  /** Refuses a declared length over the org's limit, or over what is left of its quota, before a byte is sent. */
+  async create(actor: Actor, input: NewResumableUpload): Promise<ResumableUpload> {
+    const limit = this.attachments.uploadLimit(actor.org);
+    if (input.length !== null && input.length > limit) throw tooLarge(limit);
+    const now = this.clock();
+    return this.meta.createResumable(
+      { id: storageKey(), orgId: actor.org.id, ownerId: actor.user.id, length: input.length, reserved: input.length ?? 0, metadata: input.metadata, target: input.target, createdAt: now, expiresAt: now + this.ttlMs },
+      { quotaBytes: this.quota(actor) },
+    );
+  }
+
+  /** The caller's own unfinished upload. */
+  async get(actor: Actor, id: string): Promise<ResumableUpload> {
+    const upload = /^[0-9a-f]{32}$/.test(id) ? await this.meta.getResumable(actor.org.id, id) : null;
+    if (!upload || upload.ownerId !== actor.user.id) throw notFound('Upload');
+    return upload;
+  }
+
+  /**
+   * Appends `source` at `offset`, holding the upload's lock (423 while another request holds it).
+   * What arrives before the source ends is durable before this resolves; with a checksum, a chunk
+   * whose digest differs is discarded whole (460). `length` declares a deferred length.
+   */
+  async append(
+    actor: Actor,
+    id: string,
+    offset: number,
+    source: Readable,
+    options: { length?: number; checksum?: { algorithm: ChecksumAlgorithm; digest: string } } = {},
+  ): Promise<AppendResult> {
+    const held = await this.meta.withResumableLock(id, async () => {
+      let upload = await this.get(actor, id);
+      if (offset !== upload.offset) throw new AffixError('conflict', `Upload-Offset ${offset} is not the upload's offset ${upload.offset}`);
+      if (options.length !== undefined && upload.length === null) {
+        if (options.length > this.attachments.uploadLimit(actor.org)) throw tooLarge(this.attachments.uploadLimit(actor.org));
+        if (options.length < upload.offset) throw new AffixError('bad_request', 'Upload-Length is less than the bytes already received');
+        upload = await this.meta.setResumableLength(actor.org.id, id, options.length, { quotaBytes: this.quota(actor) });
+      }
+      const room = (upload.length ?? this.attachments.uploadLimit(actor.org)) - upload.offset;
+      const segment = await this.receive(source, room, options.checksum, upload.length === null ? this.attachments.uploadLimit(actor.org) : null);
+      if (segment) {
+        try {
+          upload = await this.meta.addResumableSegment(actor.org.id, id, { start: offset, ...segment }, { quotaBytes: this.quota(actor) });
+        } catch (err) {
+          await this.blobs.delete(segment.storageKey);
+          throw err;
+        }
+      }
+      const done = upload.length !== null && upload.offset === upload.length;
+      return { upload, staged: done ? await this.assemble(actor, upload) : null };
+    });
+    if (!held) throw new AffixError('locked', 'Another request is writing this upload');
+    return held.value;
+  }
+
+  /** Records a completed upload as an attachment (through the same path as every upload), then drops its segments. */
+  async complete(actor: Actor, upload: ResumableUpload, staged: StagedUpload, target: UploadTarget): Promise<Attachment> {
+    const attachment = await this.attachments.commit(actor, staged, upload.metadata.filename || 'file', target, undefined, upload.id);
+    for (const segment of upload.segments) if (segment.storageKey !== staged.key) await this.blobs.delete(segment.storageKey);
+    return attachment;
+  }
+
+  /** Termination: the upload, its bytes and its reservation go. */
+  async terminate(actor: Actor, id: string): Promise<void> {
+    await this.get(actor, id);
+    const keys = await this.meta.deleteResumable(actor.org.id, id);
+    if (!keys) throw notFound('Upload');
+    await deleteReleased(this.blobs, { count: 1, releasedKeys: keys });
+  }
+
+  /** Removes expired unfinished uploads and their bytes; returns how many. */
+  async collect(now: number): Promise<number> {
+    let removed = 0;
+    for (;;) {
+      const expired = await this.meta.expiredResumables(now, 100);
+      if (expired.length === 0) return removed;
+      for (const { orgId, id } of expired) {
+        const keys = await this.meta.deleteResumable(orgId, id);
+        if (keys) {
+          removed++;
+          await deleteReleased(this.blobs, { count: 1, releasedKeys: keys });
+        }
+      }
+    }
+  }
+
+  private quota(actor: Actor): number | null {
+    return actor.org.uploadQuotaMib === null ? null : actor.org.uploadQuotaMib * MIB;
+  }
+
+  /** The chunk as a durable blob with its sha256 (null when empty), bounded by `room`; checked against `checksum`. */
+  private async receive(
+    source: Readable,
+    room: number,
+    checksum: { algorithm: ChecksumAlgorithm; digest: string } | undefined,
+    deferredLimit: number | null,
+  ): Promise<{ size: number; sha256: string; storageKey: string } | null> {
+    const check = checksum ? createHash(checksum.algorithm) : null;
+    // The client's digest is over the bytes as sent: taken on the way in, beside the Meter's sha256.
+    if (check) source.on('data', (chunk: Buffer) => check.update(chunk));
+    const overflow = () => (deferredLimit !== null ? tooLarge(deferredLimit) : new AffixError('too_large', 'The chunk goes past the declared Upload-Length'));
+    const meter = new Meter(room, overflow, 0);
+    const [fed, stored] = await Promise.allSettled([pipeInto(source, meter), this.blobs.write(meter)]);
+    if (stored.status === 'rejected') throw stored.reason;
+    if (fed.status === 'rejected') {
+      await this.blobs.delete(stored.value.key);
+      throw fed.reason;
+    }
+    if (check && check.digest('base64') !== checksum!.digest) {
+      await this.blobs.delete(stored.value.key);
+      throw new AffixError('checksum_mismatch', `Upload-Checksum ${checksum!.algorithm} does not match the bytes received`);
+    }
+    if (meter.bytes === 0) {
+      await this.blobs.delete(stored.value.key);
+      return null;
+    }
+    return { size: meter.bytes, sha256: meter.digest(), storageKey: stored.value.key };
+  }
+
+  /**
+   * The whole file as one staged blob. A single segment is the file already, its sha256 known from
+   * its own pass (only its head is read again); several are read back once, in order, into a new
+   * blob, hashed on the way.
+   */
+  private async assemble(actor: Actor, upload: ResumableUpload): Promise<StagedUpload> {
+    const [first] = upload.segments;
+    if (upload.segments.length === 1 && first) {
+      const stream = await this.blobs.read(first.storageKey, first.size > 0 ? { start: 0, end: Math.min(first.size, HEAD_BYTES) - 1 } : undefined);
+      if (!stream) throw new AffixError('internal', 'A segment of the upload is missing from the store');
+      const { head } = await readUpTo(stream, HEAD_BYTES);
+      return { key: first.storageKey, size: first.size, sha256: first.sha256, head: head.subarray(0, HEAD_BYTES) };
+    }
+    const blobs = this.blobs;
+    async function* concatenated() {
+      for (const segment of upload.segments) {
+        const stream = await blobs.read(segment.storageKey);
+        if (!stream) throw new AffixError('internal', 'A segment of the upload is missing from the store');
+        yield* stream;
+      }
+    }
+    return stageUpload(this.blobs, Readable.from(concatenated()), this.attachments.uploadLimit(actor.org));
+  }
+}

@@ -1,0 +1,183 @@
+// The tus 1.0.0 resumable upload protocol over the core's resumable uploads, mounted by each dialect with its auth and its final answer.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { PassThrough, type Readable } from 'node:stream';
+import type { Affix } from '../../core/affix.js';
+import type { UploadTarget } from '../../core/attachments.js';
+import { AffixError } from '../../core/errors.js';
+import type { ResumableUpload } from '../../core/model.js';
+import { CHECKSUM_ALGORITHMS, type ChecksumAlgorithm } from '../../core/resumable.js';
+import type { BodyTimeouts } from '../upload.js';
+
+export const TUS_VERSION = '1.0.0';
+export const TUS_EXTENSIONS = ['creation', 'creation-with-upload', 'creation-defer-length', 'expiration', 'checksum', 'termination'];
+export const TUS_CONTENT_TYPE = 'application/offset+octet-stream';
+/** Metadata pairs one upload may carry, and the bytes of the whole header. */
+const MAX_METADATA_PAIRS = 32;
+const MAX_METADATA_BYTES = 16 << 10;
+
+/** What differs between the dialects: where a finished file goes, and what the final answer says. */
+export interface TusDialect {
+  /** Checks the creation's metadata (its targets exist and are the caller's to use) and encodes where the file goes. */
+  target(request: FastifyRequest, metadata: Record<string, string>): Promise<string>;
+  /** The encoded target, as the core's upload target, at completion. */
+  resolve(request: FastifyRequest, target: string): Promise<{ target: UploadTarget; after?: (attachmentId: number) => Promise<void> }>;
+  /** The final answer's body, once the file is an attachment. */
+  answer(request: FastifyRequest, attachmentId: number): Promise<object>;
+}
+
+export interface TusOptions {
+  core: Affix;
+  /** The path the endpoint is mounted at, without a trailing slash (`/api/v1/tus`, `/v2/tus`); not `prefix`, which Fastify's register takes for itself. */
+  endpoint: string;
+  baseUrl: (request: FastifyRequest) => string;
+  timeouts: BodyTimeouts;
+  dialect: TusDialect;
+}
+
+type IdRequest = FastifyRequest<{ Params: { id: string } }>;
+
+/** Registers OPTIONS, POST (creation), HEAD, PATCH and DELETE (termination) under `prefix`; the caller's auth hook runs first. */
+export async function tusRoutes(app: FastifyInstance, { core, endpoint: prefix, baseUrl, timeouts, dialect }: TusOptions): Promise<void> {
+  // Registered as a plugin of its own, so this runs for the tus routes only, after the dialect's auth.
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('tus-resumable', TUS_VERSION);
+    if (request.method !== 'OPTIONS' && request.headers['tus-resumable'] !== TUS_VERSION) {
+      reply.header('tus-version', TUS_VERSION);
+      throw new AffixError('version_unsupported', `Tus-Resumable must be ${TUS_VERSION}`);
+    }
+  });
+
+  const describe = (reply: FastifyReply, upload: ResumableUpload) => {
+    reply.header('upload-offset', String(upload.offset));
+    reply.header('upload-expires', new Date(upload.expiresAt).toUTCString());
+    if (upload.length === null) reply.header('upload-defer-length', '1');
+    else reply.header('upload-length', String(upload.length));
+    reply.header('cache-control', 'no-store');
+  };
+
+  /** Appends the request's body; on completion records the attachment and answers 200 with the dialect's body. */
+  const append = async (request: FastifyRequest, reply: FastifyReply, id: string, offset: number, length?: number) => {
+    const checksum = parseChecksum(request.headers['upload-checksum']);
+    const { upload, staged } = await core.resumable.append(request.actor, id, offset, bodyOf(request, timeouts.idleMs), {
+      ...(length !== undefined ? { length } : {}),
+      ...(checksum ? { checksum } : {}),
+    });
+    describe(reply, upload);
+    if (!staged) return null;
+    const { target, after } = await dialect.resolve(request, upload.target);
+    const attachment = await core.resumable.complete(request.actor, upload, staged, target);
+    await after?.(attachment.id);
+    return dialect.answer(request, attachment.id);
+  };
+
+  app.options(prefix, async (request, reply) => {
+    reply.header('tus-version', TUS_VERSION);
+    reply.header('tus-extension', TUS_EXTENSIONS.join(','));
+    reply.header('tus-checksum-algorithm', CHECKSUM_ALGORITHMS.join(','));
+    reply.header('tus-max-size', String(core.attachments.uploadLimit(request.actor.org)));
+    return reply.code(204).send();
+  });
+
+  app.post(prefix, async (request, reply) => {
+    const deferred = request.headers['upload-defer-length'];
+    if (deferred !== undefined && deferred !== '1') throw new AffixError('bad_request', 'Upload-Defer-Length must be 1');
+    const length = deferred === '1' ? null : requiredNumber(request.headers['upload-length'], 'Upload-Length');
+    const metadata = parseMetadata(request.headers['upload-metadata']);
+    const upload = await core.resumable.create(request.actor, { length, metadata, target: await dialect.target(request, metadata) });
+    reply.header('location', `${baseUrl(request)}${prefix}/${upload.id}`);
+    describe(reply, upload);
+    // creation-with-upload: the body, if any, is the first chunk.
+    if (request.headers['content-type'] === TUS_CONTENT_TYPE && Number(request.headers['content-length'] ?? 1) > 0) {
+      const done = await append(request, reply, upload.id, 0);
+      return reply.code(201).send(done ?? undefined);
+    }
+    return reply.code(201).send();
+  });
+
+  app.route({
+    method: 'HEAD',
+    url: `${prefix}/:id`,
+    handler: async (request: IdRequest, reply) => {
+      describe(reply, await core.resumable.get(request.actor, request.params.id));
+      return reply.code(200).send();
+    },
+  });
+
+  app.patch(`${prefix}/:id`, async (request: IdRequest, reply) => {
+    if (request.headers['content-type'] !== TUS_CONTENT_TYPE) throw new AffixError('unsupported_media', `Content-Type must be ${TUS_CONTENT_TYPE}`);
+    const offset = requiredNumber(request.headers['upload-offset'], 'Upload-Offset');
+    const length = request.headers['upload-length'] === undefined ? undefined : requiredNumber(request.headers['upload-length'], 'Upload-Length');
+    const done = await append(request, reply, request.params.id, offset, length);
+    return done ? reply.code(200).send(done) : reply.code(204).send();
+  });
+
+  app.delete(`${prefix}/:id`, async (request: IdRequest, reply) => {
+    await core.resumable.terminate(request.actor, request.params.id);
+    return reply.code(204).send();
+  });
+}
+
+/**
+ * The request's body as the core reads it: it ends, keeping what arrived, when the client goes away
+ * or falls silent for `idleMs`, so a cut PATCH keeps its bytes (tus: the next HEAD reports them).
+ */
+function bodyOf(request: FastifyRequest, idleMs: number): Readable {
+  const raw = request.raw;
+  const body = new PassThrough();
+  let timer: NodeJS.Timeout | undefined;
+  const stop = () => {
+    clearTimeout(timer);
+    raw.unpipe(body);
+    if (!body.writableEnded) body.end();
+  };
+  const arm = () => {
+    clearTimeout(timer);
+    if (idleMs > 0) timer = setTimeout(() => (stop(), raw.destroy()), idleMs);
+  };
+  raw.on('data', arm);
+  raw.once('end', () => clearTimeout(timer));
+  raw.once('error', stop);
+  raw.once('close', () => {
+    if (!raw.complete) stop();
+  });
+  raw.pipe(body);
+  arm();
+  return body;
+}
+
+function requiredNumber(value: string | string[] | undefined, name: string): number {
+  const text = Array.isArray(value) ? value[0] : value;
+  if (text === undefined || !/^\d{1,16}$/.test(text.trim())) throw new AffixError('bad_request', `${name} must be a non-negative integer`);
+  const number = Number(text.trim());
+  if (!Number.isSafeInteger(number)) throw new AffixError('bad_request', `${name} is too large`);
+  return number;
+}
+
+/** `Upload-Metadata`: comma-separated `key base64value` pairs (the value may be absent); keys unique. */
+export function parseMetadata(header: string | string[] | undefined): Record<string, string> {
+  const text = Array.isArray(header) ? header.join(',') : (header ?? '');
+  if (text.length > MAX_METADATA_BYTES) throw new AffixError('bad_request', 'Upload-Metadata is too long');
+  const metadata: Record<string, string> = Object.create(null) as Record<string, string>;
+  const pairs = text.split(',').map((p) => p.trim()).filter(Boolean);
+  if (pairs.length > MAX_METADATA_PAIRS) throw new AffixError('bad_request', `Upload-Metadata may hold at most ${MAX_METADATA_PAIRS} pairs`);
+  for (const pair of pairs) {
+    const [key, value, ...rest] = pair.split(' ');
+    if (!key || rest.length > 0 || !/^[\x21-\x7e]+$/.test(key) || (value !== undefined && !/^[A-Za-z0-9+/]*={0,2}$/.test(value))) {
+      throw new AffixError('bad_request', `Malformed Upload-Metadata pair: ${pair.slice(0, 100)}`);
+    }
+    if (key in metadata) throw new AffixError('bad_request', `Upload-Metadata repeats ${key.slice(0, 100)}`);
+    metadata[key] = value === undefined ? '' : Buffer.from(value, 'base64').toString('utf8');
+  }
+  return { ...metadata };
+}
+
+/** `Upload-Checksum: <algorithm> <base64 digest>`; an algorithm not offered is 400. */
+function parseChecksum(header: string | string[] | undefined): { algorithm: ChecksumAlgorithm; digest: string } | undefined {
+  const text = Array.isArray(header) ? header[0] : header;
+  if (text === undefined) return undefined;
+  const [algorithm, digest] = text.trim().split(/\s+/);
+  if (!(CHECKSUM_ALGORITHMS as readonly string[]).includes(algorithm ?? '') || !digest || !/^[A-Za-z0-9+/]+={0,2}$/.test(digest)) {
+    throw new AffixError('bad_request', `Upload-Checksum must be one of ${CHECKSUM_ALGORITHMS.join(', ')} and a base64 digest`);
+  }
+  return { algorithm: algorithm as ChecksumAlgorithm, digest };
+}

@@ -1,0 +1,132 @@
+// Queries of resumable (tus) uploads: their state and segments, and the quota their bytes reserve.
+import { AffixError } from '../../core/errors.js';
+import type { ResumableSegment, ResumableUpload } from '../../core/model.js';
+import type { NewResumable, ResumableRecords } from './meta-store.js';
+import type { QueryContext, Trx } from './query-context.js';
+import { num, numOrNull, type Row } from './rows.js';
+
+export class ResumableQueries implements ResumableRecords {
+  constructor(private readonly q: QueryContext) {}
+
+  async createResumable(u: NewResumable, options: { quotaBytes: number | null }): Promise<ResumableUpload> {
+    await this.q.transaction(async (trx) => {
+      await checkQuota(this.q, trx, u.orgId, u.reserved, options.quotaBytes);
+      await trx
+        .insertInto('resumable_uploads')
+        .values({
+          id: u.id,
+          org_id: u.orgId,
+          owner_id: u.ownerId,
+          length: u.length,
+          offset: 0,
+          reserved: u.reserved,
+          metadata: JSON.stringify(u.metadata),
+          target: u.target,
+          created_at: u.createdAt,
+          expires_at: u.expiresAt,
+        })
+        .execute();
+    });
+    return this.required(u.orgId, u.id);
+  }
+
+  async getResumable(orgId: number, id: string): Promise<ResumableUpload | null> {
+    const row = await this.q.db.selectFrom('resumable_uploads').selectAll().where('org_id', '=', orgId).where('id', '=', id).executeTakeFirst();
+    if (!row) return null;
+    const segments = await this.q.db.selectFrom('resumable_segments').selectAll().where('upload_id', '=', id).orderBy('start').execute();
+    return toUpload(row, segments.map((s) => ({ start: num(s.start), size: num(s.size), sha256: s.sha256, storageKey: s.storage_key })));
+  }
+
+  async addResumableSegment(orgId: number, id: string, segment: ResumableSegment, options: { quotaBytes: number | null }): Promise<ResumableUpload> {
+    await this.q.transaction(async (trx) => {
+      const row = await trx.selectFrom('resumable_uploads').select(['offset', 'length', 'reserved']).where('org_id', '=', orgId).where('id', '=', id).executeTakeFirst();
+      if (!row) throw new AffixError('not_found', 'Upload not found');
+      if (num(row.offset) !== segment.start) throw new AffixError('conflict', `Upload-Offset ${segment.start} is not the upload's offset ${num(row.offset)}`);
+      const offset = num(row.offset) + segment.size;
+      // A deferred length reserves as the bytes arrive.
+      const grow = row.length === null ? Math.max(0, offset - num(row.reserved)) : 0;
+      if (grow > 0) await checkQuota(this.q, trx, orgId, grow, options.quotaBytes);
+      await trx.insertInto('resumable_segments').values({ upload_id: id, start: segment.start, size: segment.size, sha256: segment.sha256, storage_key: segment.storageKey }).execute();
+      await trx.updateTable('resumable_uploads').set({ offset, reserved: num(row.reserved) + grow }).where('id', '=', id).execute();
+    });
+    return this.required(orgId, id);
+  }
+
+  async setResumableLength(orgId: number, id: string, length: number, options: { quotaBytes: number | null }): Promise<ResumableUpload> {
+    await this.q.transaction(async (trx) => {
+      const row = await trx.selectFrom('resumable_uploads').select(['length', 'reserved']).where('org_id', '=', orgId).where('id', '=', id).executeTakeFirst();
+      if (!row) throw new AffixError('not_found', 'Upload not found');
+      if (row.length !== null) throw new AffixError('bad_request', 'Upload-Length is already set');
+      const grow = Math.max(0, length - num(row.reserved));
+      if (grow > 0) await checkQuota(this.q, trx, orgId, grow, options.quotaBytes);
+      await trx.updateTable('resumable_uploads').set({ length, reserved: Math.max(length, num(row.reserved)) }).where('id', '=', id).execute();
+    });
+    return this.required(orgId, id);
+  }
+
+  async deleteResumable(orgId: number, id: string): Promise<string[] | null> {
+    return this.q.transaction(async (trx) => {
+      const segments = await trx
+        .deleteFrom('resumable_segments')
+        .where('upload_id', 'in', trx.selectFrom('resumable_uploads').select('id').where('org_id', '=', orgId).where('id', '=', id))
+        .returning('storage_key')
+        .execute();
+      const deleted = await trx.deleteFrom('resumable_uploads').where('org_id', '=', orgId).where('id', '=', id).executeTakeFirst();
+      return Number(deleted.numDeletedRows) === 0 ? null : segments.map((s) => s.storage_key);
+    });
+  }
+
+  async expiredResumables(now: number, limit: number): Promise<Array<{ orgId: number; id: string }>> {
+    const rows = await this.q.db.selectFrom('resumable_uploads').select(['org_id', 'id']).where('expires_at', '<=', now).orderBy('expires_at').limit(limit).execute();
+    return rows.map((r) => ({ orgId: num(r.org_id), id: r.id }));
+  }
+
+  withResumableLock<T>(id: string, work: () => Promise<T>): Promise<{ value: T } | null> {
+    return this.q.withLock(`resumable:${id}`, work);
+  }
+
+  private async required(orgId: number, id: string): Promise<ResumableUpload> {
+    const upload = await this.getResumable(orgId, id);
+    if (!upload) throw new AffixError('not_found', 'Upload not found');
+    return upload;
+  }
+}
+
+/**
+ * Refuses `more` bytes that would take the org past its quota: its attachments and the reservations
+ * of its unfinished uploads (except `excluding`'s), under the org's lock, in the caller's transaction.
+ */
+export async function checkQuota(q: QueryContext, trx: Trx, orgId: number, more: number, quotaBytes: number | null, excluding?: string): Promise<void> {
+  if (quotaBytes === null) return;
+  await q.lockOrg(trx, orgId);
+  const attachments = await trx
+    .selectFrom('attachments')
+    .select((eb) => eb.fn.coalesce(eb.fn.sum<number>('size'), eb.lit(0)).as('used'))
+    .where('org_id', '=', orgId)
+    .executeTakeFirstOrThrow();
+  const reserved = await trx
+    .selectFrom('resumable_uploads')
+    .select((eb) => eb.fn.coalesce(eb.fn.sum<number>('reserved'), eb.lit(0)).as('used'))
+    .where('org_id', '=', orgId)
+    .$if(excluding !== undefined, (query) => query.where('id', '!=', excluding!))
+    .executeTakeFirstOrThrow();
+  if (num(attachments.used) + num(reserved.used) + more > quotaBytes) {
+    throw new AffixError('quota_exceeded', "Upload would exceed your organization's upload quota.");
+  }
+}
+
+function toUpload(r: Row, segments: ResumableSegment[]): ResumableUpload {
+  return {
+    id: r.id as string,
+    orgId: num(r.org_id),
+    ownerId: num(r.owner_id),
+    length: numOrNull(r.length),
+    offset: num(r.offset),
+    reserved: num(r.reserved),
+    metadata: JSON.parse(r.metadata as string) as Record<string, string>,
+    target: r.target as string,
+    createdAt: num(r.created_at),
+    expiresAt: num(r.expires_at),
+    segments,
+  };
+}
