@@ -1,0 +1,279 @@
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, connect, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import * as tus from 'tus-js-client';
+import { loadConfig } from '../src/config.js';
+import { openCore } from '../src/server.js';
+import { provisionBackend, type Backend } from './backends.js';
+import { json, spawnAffix, startAffix, type TestServer } from './harness.js';
+
+const MIB = 1 << 20;
+const sha = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
+const b64 = (text: string) => Buffer.from(text).toString('base64');
+
+/** tus-js-client's upload, to completion; `onResponse` sees every answer (HEAD offsets, say). */
+function tusUpload(file: Buffer, options: tus.UploadOptions & { onResponse?: (method: string, offset: string | undefined) => void }): Promise<{ status: number; body: any; url: string }> {
+  return new Promise((resolve, reject) => {
+    const upload = new tus.Upload(file, {
+      retryDelays: [0, 100, 300, 1000],
+      ...options,
+      onAfterResponse: (req, res) => options.onResponse?.(req.getMethod(), res.getHeader('Upload-Offset')),
+      onError: (err) => reject(new Error(String(err.message).slice(0, 500))),
+      onSuccess: ({ lastResponse }) => {
+        const text = lastResponse.getBody();
+        resolve({ status: lastResponse.getStatus(), body: text ? JSON.parse(text) : null, url: upload.url! });
+      },
+    });
+    upload.start();
+  });
+}
+
+/** A loopback TCP proxy that resets the first connection once it has carried `cutAfter` bytes toward the server. */
+async function cuttingProxy(targetUrl: string, cutAfter: number): Promise<{ url: string; cuts: () => number; close: () => Promise<void> }> {
+  const target = new URL(targetUrl);
+  let cuts = 0;
+  const server: Server = createServer((client) => {
+    const upstream = connect(Number(target.port), target.hostname);
+    let seen = 0;
+    client.on('data', (chunk: Buffer) => {
+      if (cuts === 0 && seen + chunk.length > cutAfter) {
+        cuts++;
+        upstream.write(chunk.subarray(0, cutAfter - seen));
+        // Long enough for the server to take what arrived, then a reset in both directions.
+        setTimeout(() => (client.resetAndDestroy(), upstream.resetAndDestroy()), 300);
+        seen = Infinity;
+        return;
+      }
+      seen += chunk.length;
+      if (Number.isFinite(seen)) upstream.write(chunk);
+    });
+    upstream.pipe(client);
+    client.on('error', () => upstream.destroy());
+    upstream.on('error', () => client.destroy());
+    client.on('close', () => upstream.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  return { url: `http://127.0.0.1:${port}`, cuts: () => cuts, close: () => new Promise((resolve) => server.close(() => resolve())) };
+}
+
+describe('resumable uploads (tus 1.0) in both dialects', () => {
+  let affix: TestServer;
+  let zulip: Record<string, string>;
+  let tracker: Record<string, string>;
+  let other: Record<string, string>;
+
+  before(async () => {
+    affix = await startAffix({ 'max-file-size': '16MiB' });
+    const made = await affix.server.core.identity.addUser({ orgExtId: 'tus', login: 'ivan', display: 'Ivan', email: 'ivan@tus.test' });
+    zulip = { authorization: `Basic ${Buffer.from(`${made.user.email}:${made.apiKey}`).toString('base64')}` };
+    tracker = { authorization: `OAuth ${made.token}`, 'x-org-id': 'tus' };
+    const eve = await affix.server.core.identity.addUser({ orgExtId: 'tus', login: 'eve', display: 'Eve', email: 'eve@tus.test' });
+    other = { authorization: `OAuth ${eve.token}`, 'x-org-id': 'tus' };
+  });
+  after(() => affix.close());
+
+  const raw = (method: string, path: string, headers: Record<string, string>, body?: Buffer | string) =>
+    fetch(path.startsWith('http') ? path : `${affix.url}${path}`, {
+      method,
+      headers: { 'tus-resumable': '1.0.0', ...headers },
+      ...(body !== undefined ? { body: typeof body === 'string' ? body : new Uint8Array(body) } : {}),
+    });
+  const create = async (endpoint: string, headers: Record<string, string>, length: number | null, metadata = `filename ${b64('f.bin')}`) => {
+    const response = await raw('POST', endpoint, { ...headers, ...(length === null ? { 'upload-defer-length': '1' } : { 'upload-length': String(length) }), 'upload-metadata': metadata });
+    assert.equal(response.status, 201, await response.clone().text());
+    return response.headers.get('location')!;
+  };
+  const patch = (location: string, headers: Record<string, string>, offset: number, body: Buffer, extra: Record<string, string> = {}) =>
+    raw('PATCH', location, { ...headers, 'content-type': 'application/offset+octet-stream', 'upload-offset': String(offset), ...extra }, body);
+  const download = async (path: string, headers: Record<string, string>) => Buffer.from(await (await fetch(new URL(path, affix.url), { headers })).arrayBuffer());
+
+  it('uploads through tus-js-client to Zulip’s endpoint: the final PATCH answers {url, filename}, and the file is a Zulip upload', async () => {
+    const file = randomBytes(2 * MIB + 123);
+    const done = await tusUpload(file, { endpoint: `${affix.url}/api/v1/tus/`, headers: zulip, chunkSize: MIB, metadata: { filename: 'scan.pdf', filetype: 'application/pdf' } });
+    assert.equal(done.status, 200);
+    assert.deepEqual(Object.keys(done.body).sort(), ['filename', 'url']);
+    assert.equal(done.body.filename, 'scan.pdf');
+    assert.ok(sha(await download(done.body.url, zulip)).startsWith(sha(file).slice(0, 16)));
+    const listed = await json(await fetch(`${affix.url}/api/v1/attachments`, { headers: zulip }));
+    const entry = listed.attachments.find((a: any) => done.body.url.endsWith(a.path_id));
+    assert.equal(entry.size, file.length);
+    // The bytes decide the type, not `filetype`.
+    const viaTracker = await json(await fetch(`${affix.url}/v2/attachments/${entry.id}`, { headers: tracker }));
+    assert.equal(viaTracker.mimetype, 'application/octet-stream');
+  });
+
+  it('uploads through tus-js-client to Tracker’s endpoint: to an issue, a comment, an entity, or as a temporary file', async () => {
+    const json2 = { ...tracker, 'content-type': 'application/json' };
+    const issue = await json(await fetch(`${affix.url}/v2/issues`, { method: 'POST', headers: json2, body: JSON.stringify({ queue: 'TUS', summary: 'big logs' }) }));
+    const comment = await json(await fetch(`${affix.url}/v2/issues/${issue.key}/comments`, { method: 'POST', headers: json2, body: JSON.stringify({ text: 'logs below' }) }));
+    const project = await json(await fetch(`${affix.url}/v2/entities/project`, { method: 'POST', headers: json2, body: JSON.stringify({ fields: { summary: 'P' } }) }));
+    const file = Buffer.from('log line\n'.repeat(20_000));
+    const up = (metadata: Record<string, string>) => tusUpload(file, { endpoint: `${affix.url}/v2/tus/`, headers: tracker, chunkSize: 64 * 1024, metadata: { filename: 'app.log', ...metadata } });
+    const onIssue = await up({ issue: issue.key });
+    assert.equal(onIssue.status, 200);
+    assert.equal(onIssue.body.name, 'app.log');
+    assert.equal(onIssue.body.size, file.length);
+    assert.equal(onIssue.body.mimetype, 'text/plain');
+    const onComment = await up({ issue: issue.id, comment: String(comment.id) });
+    const attached = await json(await fetch(`${affix.url}/v2/issues/${issue.key}/attachments`, { headers: tracker }));
+    assert.deepEqual(attached.map((a: any) => a.id), [onIssue.body.id, onComment.body.id]);
+    assert.equal(attached[1].commentId, comment.longId);
+    assert.deepEqual(await download(attached[0].content, tracker), file);
+    const onEntity = await up({ entity: `project/${project.id}` });
+    const files = await json(await fetch(`${affix.url}/v2/entities/project/${project.id}/attachments`, { headers: tracker }));
+    assert.deepEqual(files.map((a: any) => a.id), [onEntity.body.id]);
+    const temporary = await up({});
+    const withIt = await json(await fetch(`${affix.url}/v2/issues`, { method: 'POST', headers: json2, body: JSON.stringify({ queue: 'TUS', summary: 'later', attachmentIds: [temporary.body.id] }) }));
+    assert.deepEqual(withIt.attachments.map((a: any) => a.id), [temporary.body.id]);
+    // A target that does not exist is refused at creation.
+    const bad = await raw('POST', '/v2/tus/', { ...tracker, 'upload-length': '10', 'upload-metadata': `filename ${b64('x')},issue ${b64('NOPE-1')}` });
+    assert.equal(bad.status, 404);
+  });
+
+  it('keeps the bytes of a PATCH cut midway, and tus-js-client resumes from the durable offset', async () => {
+    const file = randomBytes(3 * MIB);
+    const proxy = await cuttingProxy(affix.url, MIB + 4321);
+    const offsets: number[] = [];
+    try {
+      const done = await tusUpload(file, {
+        endpoint: `${proxy.url}/api/v1/tus/`,
+        headers: zulip,
+        metadata: { filename: 'cut.bin' },
+        onResponse: (method, offset) => method === 'HEAD' && offsets.push(Number(offset)),
+      });
+      assert.equal(proxy.cuts(), 1);
+      // A HEAD right after the cut may come before the server has recorded the cut PATCH's bytes (0, or
+      // a 423 while it finishes); the client then asks again and resumes above zero.
+      assert.ok(offsets.some((o) => o > 0 && o < file.length), `resumed above zero: ${offsets}`);
+      assert.equal(sha(await download(done.body.url, zulip)), sha(file));
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('answers every status the protocol names: OPTIONS, 412, 415, 409, 460, 413 at creation, 401, 423, and termination', async () => {
+    const options = await raw('OPTIONS', '/v2/tus', tracker);
+    assert.equal(options.status, 204);
+    assert.match(options.headers.get('tus-version')!, /1\.0\.0/);
+    for (const ext of ['creation', 'creation-with-upload', 'creation-defer-length', 'expiration', 'checksum', 'termination']) assert.ok(options.headers.get('tus-extension')!.split(',').includes(ext), ext);
+    assert.deepEqual(options.headers.get('tus-checksum-algorithm')!.split(',').sort(), ['md5', 'sha1', 'sha256']);
+    assert.equal(options.headers.get('tus-max-size'), String(16 * MIB));
+    assert.equal((await fetch(`${affix.url}/v2/tus`, { method: 'POST', headers: { ...tracker, 'tus-resumable': '0.2.2', 'upload-length': '1' } })).status, 412);
+    for (const [endpoint, headers] of [['/v2/tus', tracker], ['/api/v1/tus', zulip]] as const) {
+      assert.equal((await raw('POST', endpoint, { ...headers, 'upload-length': String(16 * MIB + 1) })).status, 413, `${endpoint} over the size limit`);
+      assert.equal((await raw('POST', endpoint, { authorization: 'Basic bm9ib2R5Om5vcGU=', 'upload-length': '1' })).status, 401);
+    }
+    const location = await create('/v2/tus', tracker, 10);
+    assert.equal((await raw('PATCH', location, { ...tracker, 'content-type': 'text/plain', 'upload-offset': '0' }, 'abc')).status, 415);
+    assert.equal((await patch(location, tracker, 3, Buffer.from('abc'))).status, 409);
+    const wrong = await patch(location, tracker, 0, Buffer.from('abcde'), { 'upload-checksum': `sha1 ${createHash('sha1').update('other').digest('base64')}` });
+    assert.equal(wrong.status, 460);
+    assert.equal((await raw('HEAD', location, tracker)).headers.get('upload-offset'), '0', 'the mismatched chunk is discarded');
+    const right = await patch(location, tracker, 0, Buffer.from('abcde'), { 'upload-checksum': `sha256 ${createHash('sha256').update('abcde').digest('base64')}` });
+    assert.equal(right.status, 204);
+    assert.equal(right.headers.get('upload-offset'), '5');
+    const head = await raw('HEAD', location, tracker);
+    assert.deepEqual([head.status, head.headers.get('upload-length'), head.headers.get('cache-control')], [200, '10', 'no-store']);
+    assert.ok(Date.parse(head.headers.get('upload-expires')!) > Date.now());
+    assert.equal((await raw('HEAD', location, other)).status, 404, 'another user’s upload does not exist for them');
+    // Another request holds the upload while a slow PATCH runs.
+    const slow = new ReadableStream({ async start(controller) { controller.enqueue(new Uint8Array([1])); await new Promise((r) => setTimeout(r, 600)); controller.close(); } });
+    const holding = fetch(location, { method: 'PATCH', headers: { ...tracker, 'tus-resumable': '1.0.0', 'content-type': 'application/offset+octet-stream', 'upload-offset': '5' }, body: slow, duplex: 'half' } as RequestInit);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal((await patch(location, tracker, 5, Buffer.from('x'))).status, 423);
+    assert.equal((await holding).status, 204);
+    assert.equal((await raw('DELETE', location, tracker)).status, 204);
+    assert.equal((await raw('HEAD', location, tracker)).status, 404);
+  });
+
+  it('reserves the declared length against the quota: concurrent creations never pass it, termination and expiry give it back', async () => {
+    const used = (await json(await fetch(`${affix.url}/api/v1/attachments`, { headers: zulip }))).upload_space_used as number;
+    // Room for between 30 and 31 MiB more: two 12 MiB reservations fit, a third would not.
+    await affix.server.core.identity.setOrgLimits('tus', { uploadQuotaMib: Math.ceil(used / MIB) + 30 });
+    const each = 12 * MIB;
+    const attempts = await Promise.all(Array.from({ length: 5 }, () => raw('POST', '/api/v1/tus', { ...zulip, 'upload-length': String(each) })));
+    const made = attempts.filter((r) => r.status === 201);
+    const refused = attempts.filter((r) => r.status === 413);
+    assert.deepEqual([made.length, refused.length], [2, 3], 'two reservations fit, the others would pass the quota');
+    assert.equal((await json(refused[0]!)).code, 'REALM_UPLOAD_QUOTA');
+    // A multipart upload meets the same reservations.
+    const form = new FormData();
+    form.append('file', new Blob([new Uint8Array(8 * MIB)]), 'big.bin');
+    assert.equal((await fetch(`${affix.url}/api/v1/user_uploads`, { method: 'POST', headers: zulip, body: form })).status, 400);
+    assert.equal((await raw('DELETE', made[0]!.headers.get('location')!, zulip)).status, 204);
+    assert.equal((await raw('POST', '/api/v1/tus', { ...zulip, 'upload-length': String(each) })).status, 201, 'termination gave its reservation back');
+    const report = await affix.server.core.collector.collect(Date.now() + 25 * 3600_000);
+    assert.ok(report.resumableExpired >= 2);
+    assert.equal((await raw('HEAD', made[1]!.headers.get('location')!, zulip)).status, 404);
+    const afterExpiry = await Promise.all([1, 2].map(() => raw('POST', '/api/v1/tus', { ...zulip, 'upload-length': String(each) })));
+    assert.deepEqual(afterExpiry.map((r) => r.status), [201, 201], 'expiry gave them back');
+    await affix.server.core.identity.setOrgLimits('tus', { uploadQuotaMib: null });
+  });
+
+  it('takes a deferred length, and creation-with-upload completes a small file in one request', async () => {
+    const location = await create('/v2/tus', tracker, null);
+    assert.equal((await raw('HEAD', location, tracker)).headers.get('upload-defer-length'), '1');
+    assert.equal((await patch(location, tracker, 0, Buffer.from('hello '))).status, 204);
+    const last = await patch(location, tracker, 6, Buffer.from('world'), { 'upload-length': '11' });
+    assert.equal(last.status, 200);
+    const attachment = await json(last);
+    assert.deepEqual(await download(attachment.content, tracker), Buffer.from('hello world'));
+    const once = await raw('POST', '/api/v1/tus', { ...zulip, 'upload-length': '4', 'upload-metadata': `filename ${b64('tiny.txt')}`, 'content-type': 'application/offset+octet-stream' }, 'tiny');
+    assert.equal(once.status, 201);
+    assert.equal((await json(once)).filename, 'tiny.txt');
+  });
+});
+
+describe('resumable uploads survive SIGKILL and continue on another node', () => {
+  let backend: Backend;
+  let dataDir: string;
+  let zulip: Record<string, string>;
+  before(async () => {
+    backend = await provisionBackend();
+    dataDir = await mkdtemp(join(tmpdir(), 'affix-tus-'));
+    const core = await openCore(loadConfig({ 'data-dir': dataDir, ...backend.flags }, {}));
+    const made = await core.identity.addUser({ orgExtId: 'k', login: 'ivan', display: 'ivan' });
+    await core.close();
+    zulip = { authorization: `Basic ${Buffer.from(`${made.user.email}:${made.apiKey}`).toString('base64')}`, 'tus-resumable': '1.0.0' };
+  });
+  after(async () => {
+    await backend.dispose();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('resumes from the offset the killed node acknowledged, on a freshly started node, with no gap and no duplicate', async () => {
+    const file = randomBytes(4 * MIB + 99);
+    const first = await spawnAffix(['--data-dir', dataDir], backend.env);
+    const created = await fetch(`${first.url}/api/v1/tus`, { method: 'POST', headers: { ...zulip, 'upload-length': String(file.length), 'upload-metadata': `filename ${b64('killed.bin')}` } });
+    const path = new URL(created.headers.get('location')!).pathname;
+    const chunk = (url: string, offset: number, bytes: Buffer) =>
+      fetch(`${url}${path}`, { method: 'PATCH', headers: { ...zulip, 'content-type': 'application/offset+octet-stream', 'upload-offset': String(offset) }, body: new Uint8Array(bytes) });
+    const acknowledged = await chunk(first.url, 0, file.subarray(0, MIB));
+    assert.equal(acknowledged.status, 204);
+    // A second PATCH is under way when the node dies.
+    const dying = chunk(first.url, MIB, file.subarray(MIB)).catch(() => null);
+    await new Promise((r) => setTimeout(r, 50));
+    first.child.kill('SIGKILL');
+    await first.exited;
+    await dying;
+    const second = await spawnAffix(['--data-dir', dataDir], backend.env);
+    try {
+      const head = await fetch(`${second.url}${path}`, { method: 'HEAD', headers: zulip });
+      const offset = Number(head.headers.get('upload-offset'));
+      assert.ok(offset >= MIB && offset <= file.length, `the acknowledged megabyte at least: ${offset}`);
+      const rest = await chunk(second.url, offset, file.subarray(offset));
+      assert.equal(rest.status, 200);
+      const { url } = await json(rest);
+      const got = Buffer.from(await (await fetch(`${second.url}${url}`, { headers: zulip })).arrayBuffer());
+      assert.equal(got.length, file.length);
+      assert.equal(sha(got), sha(file));
+    } finally {
+      await second.stop();
+    }
+  });
+});
