@@ -135,6 +135,25 @@ describe('resumable uploads (tus 1.0) in both dialects', () => {
     assert.equal(bad.status, 404);
   });
 
+  it('concatenates tus-js-client’s parallelUploads: partial uploads become one file, and never files of their own', async () => {
+    const file = randomBytes(3 * MIB + 5);
+    for (const [endpoint, headers] of [[`${affix.url}/api/v1/tus/`, zulip], [`${affix.url}/v2/tus/`, tracker]] as const) {
+      const before = (await json(await fetch(`${affix.url}/api/v1/attachments`, { headers: zulip }))).attachments.length;
+      const done = await tusUpload(file, { endpoint, headers, parallelUploads: 4, chunkSize: 512 * 1024, metadata: { filename: 'parallel.bin' } });
+      assert.equal(done.status, 201);
+      const content = done.body.url ?? done.body.content;
+      assert.equal(sha(await download(content, headers)), sha(file));
+      const listed = (await json(await fetch(`${affix.url}/api/v1/attachments`, { headers: zulip }))).attachments;
+      assert.equal(listed.length, before + 1, 'one file, no partial ones');
+    }
+    // A final upload naming an unfinished partial, or another endpoint's path, is refused.
+    const partial = await raw('POST', '/v2/tus', { ...tracker, 'upload-length': '10', 'upload-concat': 'partial' });
+    assert.equal(partial.headers.get('upload-concat'), 'partial');
+    const unfinished = await raw('POST', '/v2/tus', { ...tracker, 'upload-concat': `final;${partial.headers.get('location')}` });
+    assert.equal(unfinished.status, 400);
+    assert.equal((await raw('POST', '/v2/tus', { ...tracker, 'upload-concat': 'final;/v2/attachments/1' })).status, 400);
+  });
+
   it('keeps the bytes of a PATCH cut midway, and tus-js-client resumes from the durable offset', async () => {
     const file = randomBytes(3 * MIB);
     const proxy = await cuttingProxy(affix.url, MIB + 4321);
@@ -160,7 +179,7 @@ describe('resumable uploads (tus 1.0) in both dialects', () => {
     const options = await raw('OPTIONS', '/v2/tus', tracker);
     assert.equal(options.status, 204);
     assert.match(options.headers.get('tus-version')!, /1\.0\.0/);
-    for (const ext of ['creation', 'creation-with-upload', 'creation-defer-length', 'expiration', 'checksum', 'termination']) assert.ok(options.headers.get('tus-extension')!.split(',').includes(ext), ext);
+    for (const ext of ['creation', 'creation-with-upload', 'creation-defer-length', 'expiration', 'checksum', 'termination', 'concatenation']) assert.ok(options.headers.get('tus-extension')!.split(',').includes(ext), ext);
     assert.deepEqual(options.headers.get('tus-checksum-algorithm')!.split(',').sort(), ['md5', 'sha1', 'sha256']);
     assert.equal(options.headers.get('tus-max-size'), String(16 * MIB));
     assert.equal((await fetch(`${affix.url}/v2/tus`, { method: 'POST', headers: { ...tracker, 'tus-resumable': '0.2.2', 'upload-length': '1' } })).status, 412);

@@ -66,8 +66,8 @@ export class Attachments {
     if (used && !used.has(staged.key)) await this.blobs.delete(staged.key);
   }
 
-  /** `completing`: the resumable upload these bytes finish, removed with the insert. */
-  async commit(actor: Actor, staged: StagedUpload, rawName: string, target: UploadTarget, imported?: ImportedOrigin, completing?: string): Promise<Attachment> {
+  /** `completing`: the resumable uploads these bytes finish, removed with the insert. */
+  async commit(actor: Actor, staged: StagedUpload, rawName: string, target: UploadTarget, imported?: ImportedOrigin, completing?: string[]): Promise<Attachment> {
     const name = cleanFileName(rawName);
     const now = imported?.createdAt ?? this.clock();
     let result;

@@ -165,6 +165,8 @@ export interface ResumableUpload {
   ownerId: number;
   /** The declared `Upload-Length`; null until a deferred length is declared. */
   length: number | null;
+  /** A partial upload (tus concatenation): part of a final upload, never a file of its own. */
+  partial: boolean;
   /** Bytes received and durable. */
   offset: number;
   /** Bytes held against the organization's quota until the upload completes or goes. */

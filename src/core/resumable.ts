@@ -10,7 +10,7 @@ import { AffixError, notFound } from './errors.js';
 import type { Actor } from './identity.js';
 import { storageKey } from './ids.js';
 import { Meter } from './meter.js';
-import type { Attachment, ResumableUpload } from './model.js';
+import type { Attachment, ResumableSegment, ResumableUpload } from './model.js';
 import { stageUpload, tooLarge, type StagedUpload } from './uploads.js';
 import { pipeInto } from '../util/pipe-into.js';
 
@@ -21,6 +21,8 @@ export type ChecksumAlgorithm = (typeof CHECKSUM_ALGORITHMS)[number];
 export interface NewResumableUpload {
   /** Null: the length is declared later (creation-defer-length). */
   length: number | null;
+  /** A partial upload (tus concatenation), to become part of a final upload. */
+  partial?: boolean;
   metadata: Record<string, string>;
   /** Where the file goes on completion, as the dialect encodes it. */
   target: string;
@@ -33,6 +35,8 @@ export interface AppendResult {
 }
 
 const MIB = 1 << 20;
+/** Partial uploads one final upload may name (tus-js-client's `parallelUploads` uses a handful). */
+const MAX_PARTIALS = 100;
 
 export class Resumable {
   constructor(
@@ -50,7 +54,18 @@ export class Resumable {
     if (input.length !== null && input.length > limit) throw tooLarge(limit);
     const now = this.clock();
     return this.meta.createResumable(
-      { id: storageKey(), orgId: actor.org.id, ownerId: actor.user.id, length: input.length, reserved: input.length ?? 0, metadata: input.metadata, target: input.target, createdAt: now, expiresAt: now + this.ttlMs },
+      {
+        id: storageKey(),
+        orgId: actor.org.id,
+        ownerId: actor.user.id,
+        length: input.length,
+        partial: input.partial ?? false,
+        reserved: input.length ?? 0,
+        metadata: input.metadata,
+        target: input.target,
+        createdAt: now,
+        expiresAt: now + this.ttlMs,
+      },
       { quotaBytes: this.quota(actor) },
     );
   }
@@ -92,17 +107,36 @@ export class Resumable {
           throw err;
         }
       }
-      const done = upload.length !== null && upload.offset === upload.length;
-      return { upload, staged: done ? await this.assemble(actor, upload) : null };
+      // A partial upload is done when its bytes are; only the final upload that names it makes a file.
+      const done = !upload.partial && upload.length !== null && upload.offset === upload.length;
+      return { upload, staged: done ? await this.assemble(actor, upload.segments) : null };
     });
     if (!held) throw new AffixError('locked', 'Another request is writing this upload');
     return held.value;
   }
 
-  /** Records a completed upload as an attachment (through the same path as every upload), then drops its segments. */
-  async complete(actor: Actor, upload: ResumableUpload, staged: StagedUpload, target: UploadTarget): Promise<Attachment> {
-    const attachment = await this.attachments.commit(actor, staged, upload.metadata.filename || 'file', target, undefined, upload.id);
-    for (const segment of upload.segments) if (segment.storageKey !== staged.key) await this.blobs.delete(segment.storageKey);
+  /**
+   * Concatenation's final upload: the caller's complete partial uploads, in order, staged as one
+   * file. They are removed when the file is recorded (`complete`), never attachments of their own.
+   */
+  async concatenate(actor: Actor, ids: string[]): Promise<{ uploads: ResumableUpload[]; staged: StagedUpload }> {
+    if (ids.length === 0 || ids.length > MAX_PARTIALS) throw new AffixError('bad_request', `Upload-Concat: final names 1 to ${MAX_PARTIALS} partial uploads`);
+    if (new Set(ids).size !== ids.length) throw new AffixError('bad_request', 'Upload-Concat: final names a partial upload twice');
+    const uploads = await Promise.all(ids.map((id) => this.get(actor, id)));
+    for (const upload of uploads) {
+      if (!upload.partial) throw new AffixError('bad_request', `Upload ${upload.id} is not a partial upload`);
+      if (upload.length === null || upload.offset !== upload.length) throw new AffixError('bad_request', `Partial upload ${upload.id} is not complete`);
+    }
+    const total = uploads.reduce((sum, u) => sum + u.offset, 0);
+    const limit = this.attachments.uploadLimit(actor.org);
+    if (total > limit) throw tooLarge(limit);
+    return { uploads, staged: await this.assemble(actor, uploads.flatMap((u) => u.segments)) };
+  }
+
+  /** Records completed bytes as an attachment (through the same path as every upload), then drops the uploads' segments. */
+  async complete(actor: Actor, uploads: ResumableUpload[], staged: StagedUpload, target: UploadTarget, name: string): Promise<Attachment> {
+    const attachment = await this.attachments.commit(actor, staged, name || 'file', target, undefined, uploads.map((u) => u.id));
+    for (const segment of uploads.flatMap((u) => u.segments)) if (segment.storageKey !== staged.key) await this.blobs.delete(segment.storageKey);
     return attachment;
   }
 
@@ -168,9 +202,9 @@ export class Resumable {
    * its own pass (only its head is read again); several are read back once, in order, into a new
    * blob, hashed on the way.
    */
-  private async assemble(actor: Actor, upload: ResumableUpload): Promise<StagedUpload> {
-    const [first] = upload.segments;
-    if (upload.segments.length === 1 && first) {
+  private async assemble(actor: Actor, segments: ResumableSegment[]): Promise<StagedUpload> {
+    const [first] = segments;
+    if (segments.length === 1 && first) {
       const stream = await this.blobs.read(first.storageKey, first.size > 0 ? { start: 0, end: Math.min(first.size, HEAD_BYTES) - 1 } : undefined);
       if (!stream) throw new AffixError('internal', 'A segment of the upload is missing from the store');
       const { head } = await readUpTo(stream, HEAD_BYTES);
@@ -178,7 +212,7 @@ export class Resumable {
     }
     const blobs = this.blobs;
     async function* concatenated() {
-      for (const segment of upload.segments) {
+      for (const segment of segments) {
         const stream = await blobs.read(segment.storageKey);
         if (!stream) throw new AffixError('internal', 'A segment of the upload is missing from the store');
         yield* stream;

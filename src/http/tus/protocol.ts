@@ -5,11 +5,12 @@ import type { Affix } from '../../core/affix.js';
 import type { UploadTarget } from '../../core/attachments.js';
 import { AffixError } from '../../core/errors.js';
 import type { ResumableUpload } from '../../core/model.js';
+import type { StagedUpload } from '../../core/uploads.js';
 import { CHECKSUM_ALGORITHMS, type ChecksumAlgorithm } from '../../core/resumable.js';
 import type { BodyTimeouts } from '../upload.js';
 
 export const TUS_VERSION = '1.0.0';
-export const TUS_EXTENSIONS = ['creation', 'creation-with-upload', 'creation-defer-length', 'expiration', 'checksum', 'termination'];
+export const TUS_EXTENSIONS = ['creation', 'creation-with-upload', 'creation-defer-length', 'expiration', 'checksum', 'termination', 'concatenation'];
 export const TUS_CONTENT_TYPE = 'application/offset+octet-stream';
 /** Metadata pairs one upload may carry, and the bytes of the whole header. */
 const MAX_METADATA_PAIRS = 32;
@@ -52,6 +53,7 @@ export async function tusRoutes(app: FastifyInstance, { core, endpoint: prefix, 
     reply.header('upload-expires', new Date(upload.expiresAt).toUTCString());
     if (upload.length === null) reply.header('upload-defer-length', '1');
     else reply.header('upload-length', String(upload.length));
+    if (upload.partial) reply.header('upload-concat', 'partial');
     reply.header('cache-control', 'no-store');
   };
 
@@ -63,12 +65,25 @@ export async function tusRoutes(app: FastifyInstance, { core, endpoint: prefix, 
       ...(checksum ? { checksum } : {}),
     });
     describe(reply, upload);
-    if (!staged) return null;
-    const { target, after } = await dialect.resolve(request, upload.target);
-    const attachment = await core.resumable.complete(request.actor, upload, staged, target);
+    return staged ? finish(request, [upload], staged, upload.target, upload.metadata.filename ?? '') : null;
+  };
+
+  /** Records the finished file where its target says, and renders the dialect's final answer. */
+  const finish = async (request: FastifyRequest, uploads: ResumableUpload[], staged: StagedUpload, encodedTarget: string, name: string) => {
+    const { target, after } = await dialect.resolve(request, encodedTarget);
+    const attachment = await core.resumable.complete(request.actor, uploads, staged, target, name);
     await after?.(attachment.id);
     return dialect.answer(request, attachment.id);
   };
+
+  /** Upload-Concat: final; the partial uploads' URLs (absolute or paths), each under this endpoint. */
+  const partialIds = (list: string) =>
+    list.trim().split(/\s+/).filter(Boolean).map((ref) => {
+      const path = /^https?:\/\//i.test(ref) ? new URL(ref).pathname : ref;
+      const id = path.startsWith(`${prefix}/`) ? path.slice(prefix.length + 1) : '';
+      if (!/^[0-9a-f]{32}$/.test(id)) throw new AffixError('bad_request', `Upload-Concat names ${ref.slice(0, 200)}, not an upload of this endpoint`);
+      return id;
+    });
 
   app.options(prefix, async (request, reply) => {
     reply.header('tus-version', TUS_VERSION);
@@ -79,11 +94,27 @@ export async function tusRoutes(app: FastifyInstance, { core, endpoint: prefix, 
   });
 
   app.post(prefix, async (request, reply) => {
+    const concat = (request.headers['upload-concat'] as string | undefined)?.trim();
+    if (concat?.startsWith('final;')) {
+      // Concatenation's final upload: made whole at once from complete partials, with the file's metadata.
+      if (request.headers['upload-length'] !== undefined) throw new AffixError('bad_request', 'A final upload takes no Upload-Length');
+      const metadata = parseMetadata(request.headers['upload-metadata']);
+      const target = await dialect.target(request, metadata);
+      const { uploads, staged } = await core.resumable.concatenate(request.actor, partialIds(concat.slice('final;'.length)));
+      const answer = await finish(request, uploads, staged, target, metadata.filename ?? '');
+      reply.header('location', `${baseUrl(request)}${prefix}/${uploads[0]!.id}`);
+      reply.header('upload-concat', concat);
+      return reply.code(201).send(answer);
+    }
+    if (concat !== undefined && concat !== 'partial') throw new AffixError('bad_request', 'Upload-Concat must be partial or final;<urls>');
     const deferred = request.headers['upload-defer-length'];
     if (deferred !== undefined && deferred !== '1') throw new AffixError('bad_request', 'Upload-Defer-Length must be 1');
     const length = deferred === '1' ? null : requiredNumber(request.headers['upload-length'], 'Upload-Length');
     const metadata = parseMetadata(request.headers['upload-metadata']);
-    const upload = await core.resumable.create(request.actor, { length, metadata, target: await dialect.target(request, metadata) });
+    const partial = concat === 'partial';
+    // A partial upload's metadata is its final upload's business: no target of its own.
+    const target = partial ? '' : await dialect.target(request, metadata);
+    const upload = await core.resumable.create(request.actor, { length, metadata, target, partial });
     reply.header('location', `${baseUrl(request)}${prefix}/${upload.id}`);
     describe(reply, upload);
     // creation-with-upload: the body, if any, is the first chunk.

@@ -29,11 +29,12 @@ export class AttachmentQueries implements AttachmentRecords {
   private async recordAttachment(trx: Trx, a: NewAttachment, options: InsertOptions): Promise<{ id: number; blobKey: string }> {
     // In the same transaction as the insert, so concurrent uploads cannot all see room for themselves.
     await checkQuota(this.q, trx, a.orgId, a.size, options.quotaBytes, options.completing);
-    if (options.completing !== undefined) {
-      // The upload's segment rows go with it; their blobs are the caller's to delete once this commits.
-      await trx.deleteFrom('resumable_segments').where('upload_id', '=', options.completing).execute();
-      const done = await trx.deleteFrom('resumable_uploads').where('org_id', '=', a.orgId).where('id', '=', options.completing).executeTakeFirst();
-      if (Number(done.numDeletedRows) !== 1) throw new AffixError('conflict', 'The upload was completed or removed meanwhile');
+    const completing = options.completing ?? [];
+    if (completing.length > 0) {
+      // The uploads' segment rows go with them; their blobs are the caller's to delete once this commits.
+      await trx.deleteFrom('resumable_segments').where('upload_id', 'in', completing).execute();
+      const done = await trx.deleteFrom('resumable_uploads').where('org_id', '=', a.orgId).where('id', 'in', completing).executeTakeFirst();
+      if (Number(done.numDeletedRows) !== completing.length) throw new AffixError('conflict', 'The upload was completed or removed meanwhile');
     }
     // One statement, so concurrent uploads of identical bytes cannot both create a blob row.
     const [blob] = await this.queries.insertBlob(a, trx);

@@ -138,8 +138,8 @@ export interface EntityRecords {
 /** How an attachment is recorded: against which quota, and whether it completes a resumable upload. */
 export interface InsertOptions {
   quotaBytes: number | null;
-  /** The resumable upload this attachment completes: removed in the same transaction, its reservation with it. */
-  completing?: string;
+  /** The resumable uploads this attachment completes (one, or a final upload's partials): removed in the same transaction, their reservations with them. */
+  completing?: string[];
 }
 
 /** Attachments and the reference-counted blobs they share. */

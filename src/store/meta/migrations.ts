@@ -224,6 +224,8 @@ function migrations(flavor: SqlFlavor): Record<string, Migration> {
           .addColumn('org_id', bigint, (c) => c.notNull().references('orgs.id'))
           .addColumn('owner_id', bigint, (c) => c.notNull().references('users.id'))
           .addColumn('length', bigint)
+          // 1: a partial upload (tus concatenation), which becomes part of a final upload, never a file of its own.
+          .addColumn('partial', 'integer', (c) => c.notNull().defaultTo(0))
           .addColumn('offset', bigint, (c) => c.notNull())
           .addColumn('reserved', bigint, (c) => c.notNull())
           .addColumn('metadata', 'text', (c) => c.notNull())

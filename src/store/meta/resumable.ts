@@ -18,6 +18,7 @@ export class ResumableQueries implements ResumableRecords {
           org_id: u.orgId,
           owner_id: u.ownerId,
           length: u.length,
+          partial: u.partial ? 1 : 0,
           offset: 0,
           reserved: u.reserved,
           metadata: JSON.stringify(u.metadata),
@@ -94,9 +95,9 @@ export class ResumableQueries implements ResumableRecords {
 
 /**
  * Refuses `more` bytes that would take the org past its quota: its attachments and the reservations
- * of its unfinished uploads (except `excluding`'s), under the org's lock, in the caller's transaction.
+ * of its unfinished uploads (except those `excluding` names), under the org's lock, in the caller's transaction.
  */
-export async function checkQuota(q: QueryContext, trx: Trx, orgId: number, more: number, quotaBytes: number | null, excluding?: string): Promise<void> {
+export async function checkQuota(q: QueryContext, trx: Trx, orgId: number, more: number, quotaBytes: number | null, excluding: string[] = []): Promise<void> {
   if (quotaBytes === null) return;
   await q.lockOrg(trx, orgId);
   const attachments = await trx
@@ -108,7 +109,7 @@ export async function checkQuota(q: QueryContext, trx: Trx, orgId: number, more:
     .selectFrom('resumable_uploads')
     .select((eb) => eb.fn.coalesce(eb.fn.sum<number>('reserved'), eb.lit(0)).as('used'))
     .where('org_id', '=', orgId)
-    .$if(excluding !== undefined, (query) => query.where('id', '!=', excluding!))
+    .$if(excluding.length > 0, (query) => query.where('id', 'not in', excluding))
     .executeTakeFirstOrThrow();
   if (num(attachments.used) + num(reserved.used) + more > quotaBytes) {
     throw new AffixError('quota_exceeded', "Upload would exceed your organization's upload quota.");
@@ -121,6 +122,7 @@ function toUpload(r: Row, segments: ResumableSegment[]): ResumableUpload {
     orgId: num(r.org_id),
     ownerId: num(r.owner_id),
     length: numOrNull(r.length),
+    partial: num(r.partial) === 1,
     offset: num(r.offset),
     reserved: num(r.reserved),
     metadata: JSON.parse(r.metadata as string) as Record<string, string>,

@@ -114,6 +114,7 @@ export interface Database {
     org_id: number;
     owner_id: number;
     length: number | null;
+    partial: number;
     offset: number;
     reserved: number;
     metadata: string;
