@@ -10,6 +10,8 @@ export interface Config {
   dataDir: string;
   /** Base of every absolute URL in responses; null: taken from each request's scheme and host. */
   publicUrl: string | null;
+  /** Browser origins (`scheme://host[:port]`) allowed to call the API from other sites; empty: no CORS. */
+  corsOrigins: string[];
   maxFileSize: number;
   temporaryTtlMs: number;
   /** How long an unfinished resumable (tus) upload lives before the collector removes it. */
@@ -54,6 +56,7 @@ const OPTIONS = {
   port: { env: 'AFFIX_PORT', default: '8080', parse: parsePort },
   'data-dir': { env: 'AFFIX_DATA_DIR', default: './data', parse: (v: string) => resolve(v) },
   'public-url': { env: 'AFFIX_PUBLIC_URL', default: '', parse: parsePublicUrl },
+  'cors-origins': { env: 'AFFIX_CORS_ORIGINS', default: '', parse: parseOrigins },
   'max-file-size': { env: 'AFFIX_MAX_FILE_SIZE', default: '1024MiB', parse: parseSize },
   'temporary-ttl': { env: 'AFFIX_TEMPORARY_TTL', default: '24h', parse: parseDuration },
   'resumable-ttl': { env: 'AFFIX_RESUMABLE_TTL', default: '24h', parse: parseDuration },
@@ -104,6 +107,7 @@ export function loadConfig(flags: Partial<Record<OptionName, string | undefined>
     port: read('port'),
     dataDir: read('data-dir'),
     publicUrl: read('public-url'),
+    corsOrigins: read('cors-origins'),
     maxFileSize: read('max-file-size'),
     temporaryTtlMs: read('temporary-ttl'),
     resumableTtlMs: read('resumable-ttl'),
@@ -248,4 +252,22 @@ export function parseDuration(value: string): number {
   const match = /^\s*(\d+)\s*(ms|s|m|h|d|)\s*$/i.exec(value);
   if (!match) throw new Error(`not a duration: ${value}`);
   return Number(match[1]) * DURATION_UNITS[match[2]!.toLowerCase()]!;
+}
+
+/** A comma list of origins, each exactly `scheme://host[:port]` (no path, no wildcard). */
+function parseOrigins(value: string): string[] {
+  return value
+    .split(',')
+    .map((v) => v.trim())
+    .filter(Boolean)
+    .map((origin) => {
+      let parsed: URL;
+      try {
+        parsed = new URL(origin);
+      } catch {
+        throw new Error(`${origin} is not an origin (scheme://host[:port])`);
+      }
+      if (!/^https?:$/.test(parsed.protocol) || parsed.origin !== origin.replace(/\/$/, '')) throw new Error(`${origin} is not an origin (scheme://host[:port])`);
+      return parsed.origin;
+    });
 }

@@ -69,6 +69,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     timeouts: { headersMs: config.headerTimeoutMs, idleMs: config.idleTimeoutMs, totalMs: config.requestTimeoutMs },
     core,
     publicUrl: config.publicUrl,
+    corsOrigins: config.corsOrigins,
     logLevel: config.logLevel,
     accelRedirect: config.accelRedirect,
     rateLimitPerMinute: config.rateLimitPerMinute,

@@ -296,3 +296,38 @@ describe('resumable uploads survive SIGKILL and continue on another node', () =>
     }
   });
 });
+
+describe('CORS for browser clients on other origins (--cors-origins)', () => {
+  let affix: TestServer;
+  let zulip: Record<string, string>;
+  const allowed = 'https://chat.example.com';
+  before(async () => {
+    affix = await startAffix({ 'cors-origins': `${allowed}, http://localhost:5173` });
+    const made = await affix.server.core.identity.addUser({ orgExtId: 'c', login: 'ivan', display: 'ivan' });
+    zulip = { authorization: `Basic ${Buffer.from(`${made.user.email}:${made.apiKey}`).toString('base64')}` };
+  });
+  after(() => affix.close());
+
+  it('answers preflights before auth, exposes tus headers on real answers, and gives unlisted origins nothing', async () => {
+    for (const path of ['/api/v1/tus', '/v2/issues/X-1/attachments']) {
+      const preflight = await fetch(`${affix.url}${path}`, {
+        method: 'OPTIONS',
+        headers: { origin: allowed, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,tus-resumable,upload-length,upload-metadata' },
+      });
+      assert.equal(preflight.status, 204, path);
+      assert.equal(preflight.headers.get('access-control-allow-origin'), allowed);
+      assert.match(preflight.headers.get('access-control-allow-headers')!.toLowerCase(), /upload-length/);
+      assert.match(preflight.headers.get('access-control-allow-methods')!, /PATCH/);
+    }
+    const created = await fetch(`${affix.url}/api/v1/tus`, { method: 'POST', headers: { ...zulip, origin: allowed, 'tus-resumable': '1.0.0', 'upload-length': '3' } });
+    assert.equal(created.status, 201);
+    assert.equal(created.headers.get('access-control-allow-origin'), allowed);
+    const exposed = created.headers.get('access-control-expose-headers')!.toLowerCase().split(',').map((h) => h.trim());
+    for (const header of ['location', 'upload-offset', 'upload-length', 'upload-expires', 'tus-resumable']) assert.ok(exposed.includes(header), header);
+    const head = await fetch(created.headers.get('location')!, { method: 'HEAD', headers: { ...zulip, origin: allowed, 'tus-resumable': '1.0.0' } });
+    assert.equal(head.headers.get('access-control-allow-origin'), allowed);
+    const stranger = await fetch(`${affix.url}/api/v1/tus`, { method: 'POST', headers: { ...zulip, origin: 'https://evil.example', 'tus-resumable': '1.0.0', 'upload-length': '3' } });
+    assert.equal(stranger.headers.get('access-control-allow-origin'), null);
+    assert.equal(stranger.headers.get('access-control-expose-headers'), null);
+  });
+});

@@ -1,6 +1,7 @@
 // The HTTP face of Affix: a Fastify app that translates requests to core calls and core results to each dialect's JSON.
 import fastifySwagger from '@fastify/swagger';
 import fastifyFormbody from '@fastify/formbody';
+import fastifyCors from '@fastify/cors';
 import fastifyRateLimit from '@fastify/rate-limit';
 import type { Socket } from 'node:net';
 import { AffixError } from '../core/errors.js';
@@ -33,6 +34,8 @@ export interface AppOptions {
   rateLimitPerMinute?: number;
   /** An ioredis client holding the rate-limit counters for every node; absent: this process's memory. */
   rateLimitRedis?: Redis | null;
+  /** Browser origins allowed to call the API cross-site (CORS); empty or absent: no CORS headers at all. */
+  corsOrigins?: string[];
   /** JSON bodies (issues, comments) larger than this are refused with 413. */
   jsonBodyLimit?: number;
   timeouts: ServerTimeouts;
@@ -45,6 +48,17 @@ export interface AppOptions {
  * (Fastify's default, 100, broke the content URLs of longer names).
  */
 const MAX_PARAM_LENGTH = 1024;
+/** What a browser on an allowed origin may send: the dialects' auth and org headers, and tus's. */
+const CORS_REQUEST_HEADERS = [
+  'Authorization', 'Content-Type', 'X-Org-ID', 'X-Cloud-Org-ID', 'If-None-Match', 'If-Modified-Since', 'Range',
+  'Tus-Resumable', 'Upload-Length', 'Upload-Offset', 'Upload-Metadata', 'Upload-Checksum', 'Upload-Concat', 'Upload-Defer-Length',
+];
+/** What its scripts may read of our answers: tus's headers, Tracker's pagination, downloads' validators. */
+const CORS_EXPOSED_HEADERS = [
+  'Location', 'Upload-Offset', 'Upload-Length', 'Upload-Expires', 'Upload-Concat', 'Upload-Defer-Length',
+  'Tus-Resumable', 'Tus-Version', 'Tus-Extension', 'Tus-Max-Size', 'Tus-Checksum-Algorithm',
+  'X-Total-Count', 'X-Total-Pages', 'Link', 'ETag', 'Content-Disposition', 'Content-Range',
+];
 /** How often Node looks for requests over their header or whole-request time (its default: 30 s). */
 const TIMEOUT_CHECK_MS = 1000;
 
@@ -55,6 +69,7 @@ export async function buildApp({
   accelRedirect = null,
   rateLimitPerMinute = 0,
   rateLimitRedis = null,
+  corsOrigins = [],
   jsonBodyLimit = 1 << 20,
   timeouts,
   inFlight,
@@ -151,6 +166,15 @@ export async function buildApp({
       errorResponseBuilder: (_request, context) =>
         new AffixError('rate_limited', `Too many requests: at most ${context.max} a minute; retry in ${context.after}`),
     });
+  }
+  if (corsOrigins.length > 0) {
+    // Preflights are answered in the plugin's onRequest hook, before any dialect asks for credentials.
+    // An origin not listed gets no CORS header at all (the plugin would still expose headers to it).
+    const allowed = new Set(corsOrigins);
+    const options = { origin: true, methods: ['GET', 'HEAD', 'POST', 'PATCH', 'DELETE', 'OPTIONS'], allowedHeaders: CORS_REQUEST_HEADERS, exposedHeaders: CORS_EXPOSED_HEADERS, maxAge: 600 };
+    await app.register(fastifyCors, () => (request: FastifyRequest, callback: (error: Error | null, options: object) => void) =>
+      callback(null, allowed.has(request.headers.origin ?? '') ? options : { origin: false }),
+    );
   }
   // The Python Zulip client and curl send urlencoded forms.
   await app.register(fastifyFormbody);
