@@ -152,3 +152,72 @@ export async function peakRssSampler(pid: number): Promise<{ stop(): number }> {
     },
   };
 }
+
+/**
+ * `mib` MiB through tus to a creation endpoint (Affix's `/v2/tus`, @tus/server's `/files`): one PATCH,
+ * or PATCHes of `chunkMiB`. With `cutAtHalf`, the first PATCH is cut off halfway (the socket destroyed)
+ * and the upload resumed from the offset a HEAD reports; resolves with the seconds the resume took.
+ */
+export async function uploadTus(
+  endpoint: string,
+  mib: number,
+  headers: Record<string, string>,
+  options: { chunkMiB?: number; cutAtHalf?: boolean } = {},
+): Promise<{ resumeSeconds: number | null }> {
+  const tusHeaders = { ...headers, 'tus-resumable': '1.0.0' };
+  const created = await rawRequest(endpoint, { method: 'POST', headers: { ...tusHeaders, 'upload-length': mib << 20, 'upload-metadata': `filename ${Buffer.from('big.bin').toString('base64')}` } });
+  const location = new URL(created.headers.location as string, endpoint).toString();
+  if (created.status !== 201) throw new Error(`tus create: ${created.status} ${created.body}`);
+  /** `bytes` bytes from `offset` (the content does not matter here, only its length). */
+  const patch = (offset: number, bytes: number) =>
+    rawRequest(location, {
+      method: 'PATCH',
+      headers: { ...tusHeaders, 'upload-offset': offset, 'content-type': 'application/offset+octet-stream', 'content-length': bytes },
+      body: toAsync(bytesOf(bytes)),
+    });
+  if (options.cutAtHalf) {
+    const half = Math.floor(mib / 2);
+    // Half the bytes, then the connection dies: the server keeps what arrived.
+    await cutRequest(location, { ...tusHeaders, 'upload-offset': '0', 'content-type': 'application/offset+octet-stream', 'content-length': String(mib << 20) }, half);
+    const t0 = performance.now();
+    let head = await rawRequest(location, { method: 'HEAD', headers: tusHeaders });
+    // The server may still be making the cut bytes durable: ask again, as clients do.
+    for (let i = 0; i < 50 && (head.status !== 200 || Number(head.headers['upload-offset']) === 0); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      head = await rawRequest(location, { method: 'HEAD', headers: tusHeaders });
+    }
+    const offset = Number(head.headers['upload-offset']);
+    const done = await patch(offset, (mib << 20) - offset);
+    if (done.status !== 200 && done.status !== 204) throw new Error(`tus resume PATCH: ${done.status} ${done.body}`);
+    return { resumeSeconds: (performance.now() - t0) / 1000 };
+  }
+  const step = options.chunkMiB ?? mib;
+  for (let at = 0; at < mib; at += step) {
+    const r = await patch(at << 20, Math.min(step, mib - at) << 20);
+    if (r.status !== 200 && r.status !== 204) throw new Error(`tus PATCH: ${r.status} ${r.body}`);
+  }
+  return { resumeSeconds: null };
+}
+
+/** `bytes` random bytes, in MiB chunks (the last one shorter). */
+function* bytesOf(bytes: number): Iterable<Buffer> {
+  const whole = Math.floor(bytes / (1 << 20));
+  yield* randomMiB(whole);
+  if (bytes % (1 << 20) > 0) yield randomBytes(bytes % (1 << 20));
+}
+
+/** Sends the headers and `mib` MiB of a body that declared more, then destroys the socket. */
+function cutRequest(url: string, headers: Record<string, string>, mib: number): Promise<void> {
+  return new Promise((resolve) => {
+    const req = request(url, { method: 'PATCH', headers });
+    req.on('error', () => resolve());
+    let sent = 0;
+    const chunks = [...randomMiB(mib)];
+    const next = () => {
+      while (sent < chunks.length) if (!req.write(chunks[sent++])) return void req.once('drain', next);
+      // Let the last bytes reach the server before the reset.
+      setTimeout(() => (req.destroy(), resolve()), 300);
+    };
+    next();
+  });
+}

@@ -5,7 +5,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
-import { download, downloadWithCurl, load, multipartBody, peakRssSampler, randomRangeReads, uploadLarge, type UploadTarget } from './clients.js';
+import { download, downloadWithCurl, load, multipartBody, peakRssSampler, randomRangeReads, uploadLarge, uploadTus, type UploadTarget } from './clients.js';
 import { startAffix, startNginx, startPeer, type System } from './systems.js';
 
 const { values: flags } = parseArgs({
@@ -24,7 +24,7 @@ const SIZE_MIB = Number(flags['size-mib']);
 const SECONDS = Number(flags.seconds);
 const CONNECTIONS = Number(flags.connections);
 const META_SECONDS = Number(flags['meta-seconds']);
-const ONLY = new Set(flags.only ? flags.only.split(',') : ['upload', 'download', 'small', 'metadata', 'thumbnail', 'startup']);
+const ONLY = new Set(flags.only ? flags.only.split(',') : ['upload', 'download', 'small', 'metadata', 'thumbnail', 'startup', 'tus']);
 
 /** Samples per row and system, over all runs. */
 const samples = new Map<string, Map<string, number[]>>();
@@ -112,6 +112,29 @@ async function smallUploads(run: number): Promise<void> {
   }
 }
 
+/** 1 GiB through tus, against @tus/server with its file store: one PATCH, 8 MiB PATCHes, and a resume after a cut at 50 %. */
+async function resumable(run: number): Promise<void> {
+  const affix = await startAffix();
+  const tus = await startPeer('tus-server');
+  const endpoints: Array<[string, string, Record<string, string>]> = [['affix', `${affix.url}/v2/tus`, affix.headers], ['tus-server', `${tus.url}/files`, {}]];
+  try {
+    for (const [name, endpoint, headers] of rotate(endpoints, run)) {
+      for (const [row, options] of [['one PATCH', {}], ['8 MiB PATCHes', { chunkMiB: 8 }]] as const) {
+        settleDisk();
+        const t0 = performance.now();
+        await uploadTus(endpoint, SIZE_MIB, headers, options);
+        record(`7. ${SIZE_MIB} MiB tus upload, ${row}, MiB/s`, name, SIZE_MIB / ((performance.now() - t0) / 1000));
+      }
+      settleDisk();
+      const { resumeSeconds } = await uploadTus(endpoint, SIZE_MIB, headers, { cutAtHalf: true });
+      record(`7. ${SIZE_MIB} MiB tus upload, resume after a cut at 50 %, s`, name, resumeSeconds!);
+      log(`run ${run} ${name}: tus resume ${resumeSeconds!.toFixed(1)} s`);
+    }
+  } finally {
+    await Promise.all([affix.stop(), tus.stop()]);
+  }
+}
+
 async function metadataAndMedia(run: number): Promise<void> {
   const affix = await startAffix();
   try {
@@ -169,6 +192,7 @@ async function startup(): Promise<void> {
 
 /** Each row's target: which peer, and the ratio (or absolute bound) Affix must reach. */
 const TARGETS: Array<{ match: RegExp; text: string; ok: (row: Map<string, number>) => boolean | null }> = [
+  { match: /^7\. .* MiB\/s/, text: '≥ 1.2x tus-server', ok: (r) => ratio(r, 'tus-server') >= 1.2 },
   { match: /^1\. .* MiB\/s/, text: '≥ 1.0x nginx', ok: (r) => ratio(r, 'nginx') >= 1 },
   { match: /peak RSS/, text: '≤ 150 MB', ok: (r) => (r.get('affix') ?? Infinity) * 2 ** 20 <= 150e6 },
   { match: /^2\. .* download/, text: '≥ 0.8x nginx; accel ≥ 0.95x', ok: (r) => ratio(r, 'nginx') >= 0.8 && (r.get('affix via nginx accel') ?? 0) / (r.get('nginx') ?? 1) >= 0.95 },
@@ -205,6 +229,7 @@ async function main(): Promise<void> {
     if (ONLY.has('upload') || ONLY.has('download')) await largeFiles(run);
     if (ONLY.has('small')) await smallUploads(run);
     if (ONLY.has('metadata') || ONLY.has('thumbnail')) await metadataAndMedia(run);
+    if (ONLY.has('tus')) await resumable(run);
   }
   if (ONLY.has('startup')) await startup();
   const machine = `${cpus().length} × ${cpus()[0]?.model.trim()}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${new Date().toISOString().slice(0, 10)}`;
