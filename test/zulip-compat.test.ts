@@ -78,12 +78,12 @@ describe('Zulip compatibility: the Python client, Zulip’s schema, and who sees
     // Client.__init__ -> get_server_settings(): GET with the client's Basic auth; it asserts zulip_version.
     const settings = await call(iago, 'GET', 'server_settings', {}, '/server_settings');
     assert.equal(typeof settings.zulip_version, 'string');
-    assert.equal(settings.zulip_feature_level, 285);
+    assert.equal(settings.zulip_feature_level, 296);
     assert.equal(settings.realm_url, affix.url);
     assert.equal(settings.realm_name, 'zulip');
     for (const anonymous of [null, { ...iago, headers: { authorization: `Basic ${Buffer.from('iago@zulip.test:wrong').toString('base64')}` } }]) {
       const open = await call(anonymous, 'GET', 'server_settings', {}, '/server_settings');
-      assert.equal(open.zulip_feature_level, 285);
+      assert.equal(open.zulip_feature_level, 296);
       assert.equal(open.realm_url, undefined, 'no realm without valid credentials');
       assert.deepEqual(open.external_authentication_methods, []);
     }
@@ -100,7 +100,7 @@ describe('Zulip compatibility: the Python client, Zulip’s schema, and who sees
     }
     const messagesOnly = await call(iago, 'POST', 'register', { event_types: ['message'], narrow: [] }, '/register');
     assert.equal(messagesOnly.max_file_upload_size_mib, undefined);
-    assert.equal(messagesOnly.zulip_feature_level, 285);
+    assert.equal(messagesOnly.zulip_feature_level, 296);
     await affix.server.core.identity.setOrgLimits('zulip', { maxFileUploadSizeMib: null, uploadQuotaMib: null });
     assert.equal((await call(iago, 'POST', 'register', {}, '/register')).realm_upload_quota_mib, null);
   });

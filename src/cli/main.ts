@@ -6,11 +6,11 @@ import { openCore, startServer } from '../server.js';
 
 const USAGE = `Usage:
   affix serve [--port N] [--host H] [--data-dir D] [--public-url URL] [--max-file-size SIZE]
-              [--temporary-ttl DURATION] [--gc-interval DURATION] [--thumbnail-max-pixels N]
+              [--temporary-ttl DURATION] [--resumable-ttl DURATION] [--gc-interval DURATION] [--thumbnail-max-pixels N]
               [--thumbnail-timeout DURATION] [--thumbnail-memory SIZE] [--accel-redirect PREFIX]
               [--rate-limit N] [--log-level LEVEL] [--auth-cache DURATION] [--pack-files-up-to SIZE]
               [--header-timeout DURATION] [--idle-timeout DURATION] [--request-timeout DURATION]
-              [--shutdown-grace DURATION]
+              [--shutdown-grace DURATION] [--cors-origins https://a.example,…]
               [--database-url postgres://…] [--database-schema S] [--redis-url redis://…]
               [--s3-endpoint URL] [--s3-bucket B] [--s3-region R] [--s3-access-key K --s3-secret-key S]
               [--s3-force-path-style true] [--s3-presign-downloads true]

@@ -8,13 +8,13 @@ import { success } from './render.js';
 import { ZULIP_THUMBNAIL_FORMATS } from './thumbnails.js';
 
 /**
- * The feature level Affix advertises: that of the newest Zulip upload feature it implements (285:
- * `filename` in the `POST /user_uploads` answer and `detached_uploads` in message edits; 273:
- * `server_thumbnail_formats`; 272: `url`). It covers the upload, attachment and message calls Affix
- * serves, not the rest of Zulip's API. Rises to 296 when `/api/v1/tus` lands.
+ * The feature level Affix advertises: that of the newest Zulip upload feature it implements (296:
+ * `/api/v1/tus`; 285: `filename` in the `POST /user_uploads` answer and `detached_uploads` in message
+ * edits; 273: `server_thumbnail_formats`; 272: `url`). It covers the upload, attachment and message
+ * calls Affix serves, not the rest of Zulip's API.
  */
-export const ZULIP_FEATURE_LEVEL = 285;
-/** Zulip 10.0's API (feature level 285 is in 10.0), served by Affix. */
+export const ZULIP_FEATURE_LEVEL = 296;
+/** Zulip 10.0's API (feature level 296 is in 10.0), served by Affix. */
 export const ZULIP_VERSION = '10.0-affix';
 
 const MIB = 1 << 20;
