@@ -225,5 +225,43 @@ export function metaStoreConformance(name: string, open: () => Promise<MetaStore
       const { detached } = await store.updateMessage(org.id, again.id, 'gone', [], 7);
       assert.deepEqual(detached.map((a) => a.id), [file.id], 'the sender’s upload no message links any more');
     });
+
+    it('keeps resumable uploads: reservations within the quota under concurrency, segments only at the offset, one lock holder, expiry', async () => {
+      const { store, org, otherOrg, user, attachment } = await fixture();
+      const upload = (id: string, reserved: number, expiresAt = 50_000) =>
+        ({ id, orgId: org.id, ownerId: user.id, length: reserved, partial: false, reserved, metadata: { filename: 'f' }, target: '', createdAt: 1, expiresAt });
+      const id = (n: number) => `${seq}`.padStart(4, '0') + `${n}`.padStart(28, '0');
+      await store.insertAttachment(attachment({ size: 400 }));
+      const tries = await Promise.allSettled([1, 2, 3, 4].map((n) => store.createResumable(upload(id(n), 300), { quotaBytes: 1000 })));
+      assert.equal(tries.filter((t) => t.status === 'fulfilled').length, 2, '400 used + 2 x 300 reserved fit 1000; a third would not');
+      for (const t of tries) if (t.status === 'rejected') assert.equal((t.reason as AffixError).code, 'quota_exceeded');
+      const [first] = tries.filter((t): t is PromiseFulfilledResult<Awaited<ReturnType<typeof store.createResumable>>> => t.status === 'fulfilled').map((t) => t.value);
+      assert.equal(await store.getResumable(otherOrg.id, first!.id), null, 'scoped to its org');
+      const seg = (start: number, size: number, key: string) => ({ start, size, sha256: 'x', storageKey: key });
+      const grown = await store.addResumableSegment(org.id, first!.id, seg(0, 100, `k1-${seq}`), { quotaBytes: 1000 });
+      assert.equal(grown.offset, 100);
+      await assert.rejects(store.addResumableSegment(org.id, first!.id, seg(50, 10, `k2-${seq}`), { quotaBytes: 1000 }), (err: AffixError) => err.code === 'conflict');
+      assert.equal((await store.getResumable(org.id, first!.id))!.segments.length, 1, 'a refused segment changes nothing');
+      assert.ok((await store.knownBlobKeys([`k1-${seq}`])).has(`k1-${seq}`), 'a segment’s blob is in use');
+      // One holder at a time; released after.
+      let inside = 0;
+      const held = await store.withResumableLock(first!.id, async () => {
+        inside++;
+        assert.equal(await store.withResumableLock(first!.id, async () => inside++), null, 'a second holder is refused');
+        return 'done';
+      });
+      assert.deepEqual([held, inside], [{ value: 'done' }, 1]);
+      assert.deepEqual(await store.withResumableLock(first!.id, async () => 2), { value: 2 });
+      // A deferred length reserves as bytes arrive, and once declared.
+      const deferred = await store.createResumable({ ...upload(id(9), 0), length: null }, { quotaBytes: null });
+      const grew = await store.addResumableSegment(org.id, deferred.id, seg(0, 40, `k3-${seq}`), { quotaBytes: null });
+      assert.equal(grew.reserved, 40);
+      assert.equal((await store.setResumableLength(org.id, deferred.id, 90, { quotaBytes: null })).length, 90);
+      await assert.rejects(store.setResumableLength(org.id, deferred.id, 95, { quotaBytes: null }));
+      assert.deepEqual(await store.deleteResumable(org.id, first!.id), [`k1-${seq}`]);
+      assert.equal(await store.deleteResumable(org.id, first!.id), null);
+      assert.ok((await store.expiredResumables(60_000, 100)).some((e) => e.id === deferred.id && e.orgId === org.id), 'past its expiry');
+      assert.ok(!(await store.expiredResumables(40_000, 100)).some((e) => e.id === deferred.id), 'not before');
+    });
   });
 }

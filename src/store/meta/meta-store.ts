@@ -241,6 +241,7 @@ export interface CollectorRecords {
  * - a blob key is reported released exactly once, when its last attachment goes;
  * - a blob's thumbnails are released with it; there is at most one thumbnail per (bytes, size, format);
  * - an org's attachments and resumable reservations never add up past its quota, however many uploads commit at once;
+ * - a resumable upload's bytes are recorded only at its offset, by one lock holder at a time;
  * - an upload linked only by direct messages is seen through them by their participants alone, and a
  *   message claims only uploads its sender owns or can see; its last message's deletion frees it.
  */
