@@ -234,6 +234,27 @@ describe('resumable uploads (tus 1.0) in both dialects', () => {
     await affix.server.core.identity.setOrgLimits('tus', { uploadQuotaMib: null });
   });
 
+  it('refuses hostile headers and bodies with 400/404/413, keeping nothing past the declared length', async () => {
+    const post = (extra: Record<string, string>) => raw('POST', '/v2/tus', { ...tracker, ...extra });
+    for (const length of ['-1', 'abc', '1e3', '99999999999999999999', '']) assert.equal((await post({ 'upload-length': length })).status, 400, `Upload-Length ${length}`);
+    assert.equal((await post({})).status, 400, 'neither Upload-Length nor Upload-Defer-Length');
+    assert.equal((await post({ 'upload-defer-length': '2' })).status, 400);
+    assert.equal((await post({ 'upload-length': '1', 'upload-metadata': `filename ${'A'.repeat(10_000)}` })).status, 400, 'metadata over 8 KiB');
+    assert.equal((await post({ 'upload-length': '1', 'upload-metadata': 'filename !!!' })).status, 400, 'value not base64');
+    assert.equal((await post({ 'upload-length': '1', 'upload-metadata': 'a YQ==,a Yg==' })).status, 400, 'a key twice');
+    assert.equal((await post({ 'upload-length': '1', 'upload-metadata': Array.from({ length: 40 }, (_, i) => `k${i} YQ==`).join(',') })).status, 400, 'too many pairs');
+    assert.equal((await post({ 'upload-length': '1', 'upload-concat': 'sideways' })).status, 400);
+    assert.equal((await post({ 'upload-length': '1', 'upload-metadata': `entity ${b64('project')}` })).status, 400, 'entity without an id');
+    const location = await create('/v2/tus', tracker, 4);
+    for (const offset of ['-1', 'x', '']) assert.equal((await raw('PATCH', location, { ...tracker, 'content-type': 'application/offset+octet-stream', 'upload-offset': offset }, 'ab')).status, 400, `Upload-Offset ${offset}`);
+    assert.equal((await patch(location, tracker, 0, Buffer.from('ab'), { 'upload-checksum': 'crc32 AAAA' })).status, 400);
+    assert.equal((await patch(location, tracker, 0, Buffer.from('abcdefgh'))).status, 413, 'more than the declared length');
+    assert.equal((await raw('HEAD', location, tracker)).headers.get('upload-offset'), '0', 'nothing of it kept');
+    assert.equal((await patch(`${affix.url}/v2/tus/${'0'.repeat(32)}`, tracker, 0, Buffer.from('a'))).status, 404);
+    assert.equal((await raw('HEAD', `${affix.url}/v2/tus/..%2F..%2Fetc`, tracker)).status, 404);
+    assert.equal((await patch(location, tracker, 0, Buffer.from('abcd'))).status, 200);
+  });
+
   it('takes a deferred length, and creation-with-upload completes a small file in one request', async () => {
     const location = await create('/v2/tus', tracker, null);
     assert.equal((await raw('HEAD', location, tracker)).headers.get('upload-defer-length'), '1');

@@ -14,7 +14,7 @@ export const TUS_EXTENSIONS = ['creation', 'creation-with-upload', 'creation-def
 export const TUS_CONTENT_TYPE = 'application/offset+octet-stream';
 /** Metadata pairs one upload may carry, and the bytes of the whole header. */
 const MAX_METADATA_PAIRS = 32;
-const MAX_METADATA_BYTES = 16 << 10;
+const MAX_METADATA_BYTES = 8 << 10;
 
 /** What differs between the dialects: where a finished file goes, and what the final answer says. */
 export interface TusDialect {
