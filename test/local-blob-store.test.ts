@@ -184,3 +184,50 @@ describe('LocalBlobStore packs of small blobs', () => {
     assert.deepEqual(await packFiles(root), [], 'a pack with no live blob is removed');
   });
 });
+
+describe('LocalBlobStore resumable bytes (tus uploads kept in place)', () => {
+  const id = 'ab'.repeat(16);
+  const open = async (packUpTo = 0) => {
+    const root = await mkdtemp(join(tmpdir(), 'affix-resumable-'));
+    const store = new LocalBlobStore(root, { packUpTo });
+    await store.init();
+    return { root, store, bytes: store.resumable };
+  };
+
+  it('appends at the offset, drops an unrecorded tail first, and keeps its own file until removed', async () => {
+    const { root, store, bytes } = await open();
+    try {
+      assert.equal(await bytes.append(id, 0, Readable.from([Buffer.from('hello ')])), 6);
+      // A killed process wrote past the recorded offset: the next append at 6 drops it.
+      await appendFile(join(root, 'resumable', id), 'GARBAGE');
+      assert.equal(await bytes.append(id, 6, Readable.from([Buffer.from('world')])), 5);
+      assert.equal((await buffer((await bytes.read(id))!)).toString(), 'hello world');
+      await assert.rejects(bytes.append(id, 50, Readable.from([Buffer.from('x')])), /fewer than its recorded offset/);
+      await bytes.truncate(id, 5);
+      assert.equal((await buffer((await bytes.read(id))!)).toString(), 'hello');
+      const blob = await bytes.complete(id);
+      assert.equal(blob.size, 5);
+      assert.equal((await buffer((await store.read(blob.key))!)).toString(), 'hello');
+      assert.equal((await buffer((await bytes.read(id))!)).toString(), 'hello', 'still the upload’s until released');
+      await bytes.remove(id);
+      await bytes.remove(id);
+      assert.equal(await bytes.read(id), null);
+      assert.equal((await buffer((await store.read(blob.key))!)).toString(), 'hello', 'the blob outlives the upload’s name');
+      await assert.rejects(bytes.append('../../etc/passwd', 0, Readable.from([])), /invalid upload id/);
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+
+  it('makes a small complete upload a pack entry', async () => {
+    const { root, store, bytes } = await open(64 << 10);
+    try {
+      await bytes.append(id, 0, Readable.from([Buffer.from('tiny')]));
+      const blob = await bytes.complete(id);
+      assert.equal(store.localPath(blob.key), null, 'packed, not a file of its own');
+      assert.equal((await buffer((await store.read(blob.key))!)).toString(), 'tiny');
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,18 +1,14 @@
 // Resumable uploads (tus, in both dialects): created with their length and quota reservation, fed by durable segments, completed into an attachment.
-import { createHash } from 'node:crypto';
-import { Readable } from 'node:stream';
-import { HEAD_BYTES } from '../media/describe.js';
+import type { Readable } from 'node:stream';
 import type { BlobStore } from '../store/blob/blob-store.js';
 import type { MetaStore } from '../store/meta/meta-store.js';
-import { readUpTo } from '../util/read-up-to.js';
-import { deleteReleased, type Attachments, type UploadTarget } from './attachments.js';
+import type { Attachments, UploadTarget } from './attachments.js';
 import { AffixError, notFound } from './errors.js';
 import type { Actor } from './identity.js';
 import { storageKey } from './ids.js';
-import { Meter } from './meter.js';
-import type { Attachment, ResumableSegment, ResumableUpload } from './model.js';
-import { stageUpload, tooLarge, type StagedUpload } from './uploads.js';
-import { pipeInto } from '../util/pipe-into.js';
+import type { Attachment, ResumableUpload } from './model.js';
+import { tooLarge, type StagedUpload } from './uploads.js';
+import { uploadBytes, type UploadBytes } from './resumable-bytes.js';
 
 /** Digests a chunk may be checked with (tus checksum extension); the names as `Upload-Checksum` writes them. */
 export const CHECKSUM_ALGORITHMS = ['md5', 'sha1', 'sha256'] as const;
@@ -39,14 +35,18 @@ const MIB = 1 << 20;
 const MAX_PARTIALS = 100;
 
 export class Resumable {
+  private readonly bytes: UploadBytes;
+
   constructor(
     private readonly meta: MetaStore,
-    private readonly blobs: BlobStore,
+    blobs: BlobStore,
     private readonly attachments: Attachments,
     /** How long an unfinished upload lives (tus `Upload-Expires`). */
     private readonly ttlMs: number,
     private readonly clock: () => number,
-  ) {}
+  ) {
+    this.bytes = uploadBytes(blobs);
+  }
 
   /** Refuses a declared length over the org's limit, or over what is left of its quota, before a byte is sent. */
   async create(actor: Actor, input: NewResumableUpload): Promise<ResumableUpload> {
@@ -97,19 +97,26 @@ export class Resumable {
         if (options.length < upload.offset) throw new AffixError('bad_request', 'Upload-Length is less than the bytes already received');
         upload = await this.meta.setResumableLength(actor.org.id, id, options.length, { quotaBytes: this.quota(actor) });
       }
-      const room = (upload.length ?? this.attachments.uploadLimit(actor.org)) - upload.offset;
-      const segment = await this.receive(source, room, options.checksum, upload.length === null ? this.attachments.uploadLimit(actor.org) : null);
+      const limit = this.attachments.uploadLimit(actor.org);
+      const segment = await this.bytes.receive({
+        upload,
+        source,
+        room: (upload.length ?? limit) - upload.offset,
+        overflow: () => (upload.length === null ? tooLarge(limit) : new AffixError('too_large', 'The chunk goes past the declared Upload-Length')),
+        ...(options.checksum ? { checksum: options.checksum } : {}),
+        limit,
+      });
       if (segment) {
         try {
           upload = await this.meta.addResumableSegment(actor.org.id, id, { start: offset, ...segment }, { quotaBytes: this.quota(actor) });
         } catch (err) {
-          await this.blobs.delete(segment.storageKey);
+          await this.bytes.discard(upload, segment, offset);
           throw err;
         }
       }
       // A partial upload is done when its bytes are; only the final upload that names it makes a file.
       const done = !upload.partial && upload.length !== null && upload.offset === upload.length;
-      return { upload, staged: done ? await this.assemble(actor, upload.segments) : null };
+      return { upload, staged: done ? await this.bytes.assemble([upload], limit) : null };
     });
     if (!held) throw new AffixError('locked', 'Another request is writing this upload');
     return held.value;
@@ -130,13 +137,13 @@ export class Resumable {
     const total = uploads.reduce((sum, u) => sum + u.offset, 0);
     const limit = this.attachments.uploadLimit(actor.org);
     if (total > limit) throw tooLarge(limit);
-    return { uploads, staged: await this.assemble(actor, uploads.flatMap((u) => u.segments)) };
+    return { uploads, staged: await this.bytes.assemble(uploads, limit) };
   }
 
   /** Records completed bytes as an attachment (through the same path as every upload), then drops the uploads' segments. */
   async complete(actor: Actor, uploads: ResumableUpload[], staged: StagedUpload, target: UploadTarget, name: string): Promise<Attachment> {
     const attachment = await this.attachments.commit(actor, staged, name || 'file', target, undefined, uploads.map((u) => u.id));
-    for (const segment of uploads.flatMap((u) => u.segments)) if (segment.storageKey !== staged.key) await this.blobs.delete(segment.storageKey);
+    await this.bytes.release(uploads, staged);
     return attachment;
   }
 
@@ -145,7 +152,7 @@ export class Resumable {
     await this.get(actor, id);
     const keys = await this.meta.deleteResumable(actor.org.id, id);
     if (!keys) throw notFound('Upload');
-    await deleteReleased(this.blobs, { count: 1, releasedKeys: keys });
+    await this.bytes.remove(id, keys);
   }
 
   /** Removes expired unfinished uploads and their bytes; returns how many. */
@@ -158,7 +165,7 @@ export class Resumable {
         const keys = await this.meta.deleteResumable(orgId, id);
         if (keys) {
           removed++;
-          await deleteReleased(this.blobs, { count: 1, releasedKeys: keys });
+          await this.bytes.remove(id, keys);
         }
       }
     }
@@ -166,58 +173,5 @@ export class Resumable {
 
   private quota(actor: Actor): number | null {
     return actor.org.uploadQuotaMib === null ? null : actor.org.uploadQuotaMib * MIB;
-  }
-
-  /** The chunk as a durable blob with its sha256 (null when empty), bounded by `room`; checked against `checksum`. */
-  private async receive(
-    source: Readable,
-    room: number,
-    checksum: { algorithm: ChecksumAlgorithm; digest: string } | undefined,
-    deferredLimit: number | null,
-  ): Promise<{ size: number; sha256: string; storageKey: string } | null> {
-    const check = checksum ? createHash(checksum.algorithm) : null;
-    // The client's digest is over the bytes as sent: taken on the way in, beside the Meter's sha256.
-    if (check) source.on('data', (chunk: Buffer) => check.update(chunk));
-    const overflow = () => (deferredLimit !== null ? tooLarge(deferredLimit) : new AffixError('too_large', 'The chunk goes past the declared Upload-Length'));
-    const meter = new Meter(room, overflow, 0);
-    const [fed, stored] = await Promise.allSettled([pipeInto(source, meter), this.blobs.write(meter)]);
-    if (stored.status === 'rejected') throw stored.reason;
-    if (fed.status === 'rejected') {
-      await this.blobs.delete(stored.value.key);
-      throw fed.reason;
-    }
-    if (check && check.digest('base64') !== checksum!.digest) {
-      await this.blobs.delete(stored.value.key);
-      throw new AffixError('checksum_mismatch', `Upload-Checksum ${checksum!.algorithm} does not match the bytes received`);
-    }
-    if (meter.bytes === 0) {
-      await this.blobs.delete(stored.value.key);
-      return null;
-    }
-    return { size: meter.bytes, sha256: meter.digest(), storageKey: stored.value.key };
-  }
-
-  /**
-   * The whole file as one staged blob. A single segment is the file already, its sha256 known from
-   * its own pass (only its head is read again); several are read back once, in order, into a new
-   * blob, hashed on the way.
-   */
-  private async assemble(actor: Actor, segments: ResumableSegment[]): Promise<StagedUpload> {
-    const [first] = segments;
-    if (segments.length === 1 && first) {
-      const stream = await this.blobs.read(first.storageKey, first.size > 0 ? { start: 0, end: Math.min(first.size, HEAD_BYTES) - 1 } : undefined);
-      if (!stream) throw new AffixError('internal', 'A segment of the upload is missing from the store');
-      const { head } = await readUpTo(stream, HEAD_BYTES);
-      return { key: first.storageKey, size: first.size, sha256: first.sha256, head: head.subarray(0, HEAD_BYTES) };
-    }
-    const blobs = this.blobs;
-    async function* concatenated() {
-      for (const segment of segments) {
-        const stream = await blobs.read(segment.storageKey);
-        if (!stream) throw new AffixError('internal', 'A segment of the upload is missing from the store');
-        yield* stream;
-      }
-    }
-    return stageUpload(this.blobs, Readable.from(concatenated()), this.attachments.uploadLimit(actor.org));
   }
 }

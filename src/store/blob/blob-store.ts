@@ -19,6 +19,25 @@ export interface StoredBlob {
 }
 
 /**
+ * The bytes of unfinished resumable uploads, kept in place: appended durably at their offset, then
+ * made a blob whole. Optional: a store without it has each chunk kept as a blob of its own.
+ */
+export interface ResumableBytes {
+  /**
+   * Appends `source` at `offset` to the upload's bytes (created empty at 0), dropping first any bytes
+   * past `offset` an earlier, unrecorded append left; resolves with the bytes appended, once durable.
+   */
+  append(uploadId: string, offset: number, source: Readable): Promise<number>;
+  /** Drops the bytes past `length` (a chunk that was refused). */
+  truncate(uploadId: string, length: number): Promise<void>;
+  read(uploadId: string, range?: ByteRange): Promise<Readable | null>;
+  /** The upload's bytes, also as a blob under a fresh key (a hard link; a pack entry when small); `remove` lets go of the upload's own. */
+  complete(uploadId: string): Promise<StoredBlob>;
+  /** Idempotent. */
+  remove(uploadId: string): Promise<void>;
+}
+
+/**
  * Bytes under generated keys. Guarantees, one a line (the conformance suite checks each):
  * - `write` resolves only once the bytes are durable; until then nothing under the key is visible;
  * - a `write` whose source fails leaves nothing behind, and rejects with the source's error;
@@ -51,4 +70,6 @@ export interface BlobStore {
   reclaim(before: number): Promise<number>;
   /** Lets go of connections; the store is not used afterwards. */
   close(): void;
+  /** Resumable uploads' bytes kept in place, where the store can (local files); absent: each chunk is a blob. */
+  readonly resumable?: ResumableBytes;
 }

@@ -1,6 +1,6 @@
 // The BlobStore on the local disk: one file per blob, or an append to a pack file for small ones.
 import { randomBytes, randomUUID } from 'node:crypto';
-import { type FileHandle, mkdir, open, opendir, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
+import { type FileHandle, link, mkdir, open, opendir, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeInto } from '../../util/pipe-into.js';
@@ -10,6 +10,7 @@ import { BlobPacks, isPackedKey, MAX_PACKED } from './blob-packs.js';
 import type { BlobStore, ByteRange, StoredBlob } from './blob-store.js';
 import { SharedRuns } from '../../util/shared-run.js';
 import { syncDir } from './sync-dir.js';
+import { LocalResumableBytes } from './local-resumable.js';
 import { shortWrite } from './short-write.js';
 
 const KEY = /^[0-9a-f]{32}$/;
@@ -46,10 +47,14 @@ export class LocalBlobStore implements BlobStore {
   private readonly packsDir: string;
   private readonly packs: BlobPacks;
   private readonly packUpTo: number;
+  private readonly resumableDir: string;
+  readonly resumable: LocalResumableBytes;
 
   constructor(root: string, options: LocalBlobOptions = {}) {
     this.blobsDir = join(root, 'blobs');
     this.stagingDir = join(root, 'tmp');
+    this.resumableDir = join(root, 'resumable');
+    this.resumable = new LocalResumableBytes(this.resumableDir, (path, size) => this.adopt(path, size));
     this.packsDir = join(root, 'packs');
     this.packs = new BlobPacks(this.packsDir);
     this.packUpTo = options.packUpTo ?? DEFAULT_PACK_UP_TO;
@@ -57,7 +62,7 @@ export class LocalBlobStore implements BlobStore {
   }
 
   async init(): Promise<void> {
-    for (const dir of [this.blobsDir, this.stagingDir, this.packsDir]) await mkdir(dir, { recursive: true });
+    for (const dir of [this.blobsDir, this.stagingDir, this.packsDir, this.resumableDir]) await mkdir(dir, { recursive: true });
   }
 
   private pathOf(key: string): string {
@@ -96,23 +101,47 @@ export class LocalBlobStore implements BlobStore {
       throw err;
     }
     await file.close();
-    const target = this.pathOf(key);
-    const dir = join(target, '..');
     try {
-      await this.makeDir(dir);
-      await rename(staging, target).catch(async (err: NodeJS.ErrnoException) => {
-        if (err.code !== 'ENOENT') throw err;
-        // The directory was removed after this store made it (by hand): make it again, once.
-        this.madeDirs.delete(dir);
-        await this.makeDir(dir);
-        await rename(staging, target);
-      });
-      await this.dirSyncs.request(dir);
+      await this.place(staging, key);
     } catch (err) {
       await unlink(staging).catch(() => undefined);
       throw err;
     }
     return { key, size: sink.bytesWritten };
+  }
+
+  /** Renames a durable file into the blob directory under `key`, and makes the rename durable. */
+  private async place(source: string, key: string): Promise<void> {
+    const target = this.pathOf(key);
+    const dir = join(target, '..');
+    await this.makeDir(dir);
+    await rename(source, target).catch(async (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+      // The directory was removed after this store made it (by hand): make it again, once.
+      this.madeDirs.delete(dir);
+      await this.makeDir(dir);
+      await rename(source, target);
+    });
+    await this.dirSyncs.request(dir);
+  }
+
+  /**
+   * A complete resumable upload's file (fsynced) becomes a blob too: a pack entry when small, else a
+   * second name for the same file (a hard link, renamed into place). The upload keeps its own name
+   * until it is recorded and released, so a crash in between loses nothing.
+   */
+  private async adopt(path: string, size: number): Promise<StoredBlob> {
+    if (size <= this.packUpTo) return { key: await this.packs.append(await readFile(path)), size };
+    const key = keyForThisSecond();
+    const staging = join(this.stagingDir, `${key}.${randomUUID()}`);
+    await link(path, staging);
+    try {
+      await this.place(staging, key);
+    } catch (err) {
+      await unlink(staging).catch(() => undefined);
+      throw err;
+    }
+    return { key, size };
   }
 
   /**
