@@ -50,6 +50,9 @@ async function metered(chunk: Chunk, sink: (meter: Meter) => Promise<unknown>) {
   return { meter, fed, stored, matches };
 }
 
+/** Uploads whose whole-file sha256 this process keeps running at once. */
+const RUNNING_HASHES_KEPT = 10_000;
+
 const checksumMismatch = (algorithm: string) => new AffixError('checksum_mismatch', `Upload-Checksum ${algorithm} does not match the bytes received`);
 
 async function headOf(stream: Readable | null): Promise<Buffer> {
@@ -135,8 +138,12 @@ class InPlace implements UploadBytes {
       if (!matches) throw checksumMismatch(chunk.checksum!.algorithm);
       return null;
     }
-    if (candidate) this.running.set(id, { hash: candidate, offset: offset + meter.bytes });
-    else this.running.delete(id);
+    this.running.delete(id);
+    if (candidate) {
+      // Bounded: past the cap the oldest upload's hash goes (its completion then reads the file once).
+      if (this.running.size >= RUNNING_HASHES_KEPT) this.running.delete(this.running.keys().next().value!);
+      this.running.set(id, { hash: candidate, offset: offset + meter.bytes });
+    }
     return { size: meter.bytes, sha256: meter.digest(), storageKey: `${id}@${offset}` };
   }
 
