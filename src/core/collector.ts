@@ -38,7 +38,7 @@ export class Collector {
    */
   async collect(now = this.clock()): Promise<CollectorReport> {
     const report: CollectorReport = { expired: 0, blobsDeleted: 0, stagingRemoved: 0, orphansRemoved: 0, bytesReclaimed: 0, resumableExpired: 0 };
-    report.resumableExpired = await this.resumable.collect(now);
+    report.resumableExpired = await this.resumable.collect(now, ORPHAN_GRACE_MS);
     for (;;) {
       const released = await this.meta.deleteExpired(now, BATCH);
       if (released.count === 0) break;

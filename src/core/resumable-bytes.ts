@@ -34,6 +34,8 @@ export interface UploadBytes {
   release(uploads: ResumableUpload[], staged: StagedUpload): Promise<void>;
   /** Termination or expiry: the upload's bytes go; `keys`: its segments' keys. */
   remove(uploadId: string, keys: string[]): Promise<void>;
+  /** Removes bytes last written before `before` whose upload `known` no longer lists (a crash between the two removals); how many. */
+  sweep(before: number, known: (ids: string[]) => Promise<Set<string>>): Promise<number>;
 }
 
 export function uploadBytes(blobs: BlobStore): UploadBytes {
@@ -107,6 +109,11 @@ class SegmentBlobs implements UploadBytes {
 
   async remove(_uploadId: string, keys: string[]) {
     for (const key of keys) await this.blobs.delete(key);
+  }
+
+  /** Segment blobs are ordinary blobs: the orphan sweep of blobs takes those no row uses. */
+  async sweep(): Promise<number> {
+    return 0;
   }
 }
 
@@ -187,6 +194,25 @@ class InPlace implements UploadBytes {
   async remove(uploadId: string) {
     this.running.delete(uploadId);
     await this.bytes.remove(uploadId);
+  }
+
+  async sweep(before: number, known: (ids: string[]) => Promise<Set<string>>): Promise<number> {
+    let removed = 0;
+    let batch: string[] = [];
+    const flush = async () => {
+      const live = await known(batch);
+      for (const id of batch.filter((candidate) => !live.has(candidate))) {
+        await this.remove(id);
+        removed++;
+      }
+      batch = [];
+    };
+    for await (const id of this.bytes.listOlderThan(before)) {
+      batch.push(id);
+      if (batch.length >= 500) await flush();
+    }
+    if (batch.length > 0) await flush();
+    return removed;
   }
 
   private async hashFile(uploadId: string): Promise<string> {

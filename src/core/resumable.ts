@@ -155,8 +155,12 @@ export class Resumable {
     await this.bytes.remove(id, keys);
   }
 
-  /** Removes expired unfinished uploads and their bytes; returns how many. */
-  async collect(now: number): Promise<number> {
+  /**
+   * Removes expired unfinished uploads and their bytes, and bytes whose upload a crash removed
+   * (untouched for `graceMs`); returns how many uploads expired.
+   */
+  async collect(now: number, graceMs: number): Promise<number> {
+    await this.bytes.sweep(now - graceMs, (ids) => this.meta.knownResumables(ids));
     let removed = 0;
     for (;;) {
       const expired = await this.meta.expiredResumables(now, 100);

@@ -262,6 +262,7 @@ export function metaStoreConformance(name: string, open: () => Promise<MetaStore
       assert.equal(await store.deleteResumable(org.id, first!.id), null);
       assert.ok((await store.expiredResumables(60_000, 100)).some((e) => e.id === deferred.id && e.orgId === org.id), 'past its expiry');
       assert.ok(!(await store.expiredResumables(40_000, 100)).some((e) => e.id === deferred.id), 'not before');
+      assert.deepEqual([...(await store.knownResumables([deferred.id, first!.id]))], [deferred.id], 'a deleted upload is not known');
     });
   });
 }

@@ -35,6 +35,8 @@ export interface ResumableBytes {
   complete(uploadId: string): Promise<StoredBlob>;
   /** Idempotent. */
   remove(uploadId: string): Promise<void>;
+  /** Uploads holding bytes last written before `before` (ms), for the sweep of those whose records a crash removed. */
+  listOlderThan(before: number): AsyncIterable<string>;
 }
 
 /**

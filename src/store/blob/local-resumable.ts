@@ -1,6 +1,6 @@
 // Resumable uploads' bytes on the local disk: one file per upload, appended in place and fsynced, linked into a blob when complete.
 import { constants, createReadStream } from 'node:fs';
-import { open, rm, stat } from 'node:fs/promises';
+import { open, opendir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { ByteRange, ResumableBytes, StoredBlob } from './blob-store.js';
@@ -65,5 +65,15 @@ export class LocalResumableBytes implements ResumableBytes {
 
   async remove(uploadId: string): Promise<void> {
     await rm(this.pathOf(uploadId), { force: true });
+  }
+
+  async *listOlderThan(before: number): AsyncIterable<string> {
+    const dir = await opendir(this.dir).catch(() => null);
+    if (!dir) return;
+    for await (const entry of dir) {
+      if (!entry.isFile() || !UPLOAD_ID.test(entry.name)) continue;
+      const info = await stat(join(this.dir, entry.name)).catch(() => null);
+      if (info && info.mtimeMs < before) yield entry.name;
+    }
   }
 }

@@ -128,6 +128,7 @@ export class KyselyMetaStore implements MetaStore {
   setResumableLength(orgId: number, id: string, length: number, options: { quotaBytes: number | null }) { return this.resumable.setResumableLength(orgId, id, length, options); }
   deleteResumable(orgId: number, id: string) { return this.resumable.deleteResumable(orgId, id); }
   expiredResumables(now: number, limit: number) { return this.resumable.expiredResumables(now, limit); }
+  knownResumables(ids: string[]) { return this.resumable.knownResumables(ids); }
   withResumableLock<T>(id: string, work: () => Promise<T>) { return this.resumable.withResumableLock(id, work); }
 
   // --- settings.ts, thumbnails.ts, collector.ts ---

@@ -208,6 +208,8 @@ export interface ResumableRecords {
   deleteResumable(orgId: number, id: string): Promise<string[] | null>;
   /** Unfinished uploads whose expiry has passed, at most `limit`. */
   expiredResumables(now: number, limit: number): Promise<Array<{ orgId: number; id: string }>>;
+  /** Which of these upload ids are unfinished uploads still (of any org): the collector's sweep of bytes left behind. */
+  knownResumables(ids: string[]): Promise<Set<string>>;
   /**
    * Runs `work` holding the upload's lock, which only one request on any node holds at a time and
    * which dies with its holder (a PostgreSQL session advisory lock; in-process on SQLite); null, and

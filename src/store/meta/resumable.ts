@@ -82,6 +82,12 @@ export class ResumableQueries implements ResumableRecords {
     return rows.map((r) => ({ orgId: num(r.org_id), id: r.id }));
   }
 
+  async knownResumables(ids: string[]): Promise<Set<string>> {
+    if (ids.length === 0) return new Set();
+    const rows = await this.q.db.selectFrom('resumable_uploads').select('id').where('id', 'in', ids).execute();
+    return new Set(rows.map((r) => r.id));
+  }
+
   withResumableLock<T>(id: string, work: () => Promise<T>): Promise<{ value: T } | null> {
     return this.q.withLock(`resumable:${id}`, work);
   }
