@@ -311,9 +311,22 @@ describe('resumable uploads survive SIGKILL and continue on another node', () =>
       fetch(`${url}${path}`, { method: 'PATCH', headers: { ...zulip, 'content-type': 'application/offset+octet-stream', 'upload-offset': String(offset) }, body: new Uint8Array(bytes) });
     const acknowledged = await chunk(first.url, 0, file.subarray(0, MIB));
     assert.equal(acknowledged.status, 204);
-    // A second PATCH is under way when the node dies.
-    const dying = chunk(first.url, MIB, file.subarray(MIB)).catch(() => null);
-    await new Promise((r) => setTimeout(r, 50));
+    // A second PATCH is under way when the node dies: a megabyte sent, the rest held back, so the kill
+    // always lands mid-body (a body sent whole in 50 ms could complete the upload first).
+    const slow = new ReadableStream({
+      async start(controller) {
+        controller.enqueue(new Uint8Array(file.subarray(MIB, 2 * MIB)));
+        await new Promise((r) => setTimeout(r, 3000));
+        controller.close();
+      },
+    });
+    const dying = fetch(`${first.url}${path}`, {
+      method: 'PATCH',
+      headers: { ...zulip, 'content-type': 'application/offset+octet-stream', 'upload-offset': String(MIB) },
+      body: slow,
+      duplex: 'half',
+    } as RequestInit).catch(() => null);
+    await new Promise((r) => setTimeout(r, 300));
     first.child.kill('SIGKILL');
     await first.exited;
     await dying;

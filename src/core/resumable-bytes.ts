@@ -18,8 +18,6 @@ export interface Chunk {
   overflow: () => AffixError;
   /** A digest the client sent for the chunk (tus checksum). */
   checksum?: { algorithm: string; digest: string };
-  /** The whole file's size limit, for the concatenated read. */
-  limit: number;
 }
 
 /** The two ways of keeping the bytes, behind one face. */

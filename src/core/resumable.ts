@@ -104,7 +104,6 @@ export class Resumable {
         room: (upload.length ?? limit) - upload.offset,
         overflow: () => (upload.length === null ? tooLarge(limit) : new AffixError('too_large', 'The chunk goes past the declared Upload-Length')),
         ...(options.checksum ? { checksum: options.checksum } : {}),
-        limit,
       });
       if (segment) {
         try {

@@ -4,6 +4,8 @@ import type { Affix } from '../../core/affix.js';
 import { AffixError } from '../../core/errors.js';
 import type { Actor } from '../../core/identity.js';
 import type { ContentSender } from '../content.js';
+import { parseCredential } from '../credentials.js';
+import { mayReuseLogin } from '../login-reuse.js';
 import type { BodyTimeouts } from '../upload.js';
 
 export interface ZulipOptions {
@@ -22,4 +24,11 @@ export type UploadPathRequest = FastifyRequest<{ Params: { realm: string; '*': s
 export function pathIdOf(realm: string, rest: string, actor: Actor): string {
   if (realm !== String(actor.org.id)) throw new AffixError('not_found', 'File not found');
   return `${realm}/${rest}`;
+}
+
+/** HTTP Basic `email:api_key`, as zulip-js and the Python client send it. */
+export async function authenticate(core: Affix, request: FastifyRequest): Promise<Actor> {
+  const credential = parseCredential(request.headers.authorization);
+  if (credential?.kind !== 'basic') throw new AffixError('unauthenticated', "Missing 'Authorization' header.");
+  return core.identity.authenticateApiKey(credential.email, credential.apiKey, { reuse: mayReuseLogin(request) });
 }

@@ -1,9 +1,8 @@
 // Zulip's server settings (`GET /api/v1/server_settings`) and the server part of `POST /api/v1/register`: what clients read before they upload.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Actor } from '../../core/identity.js';
-import { parseCredential } from '../credentials.js';
 import { parseList, readForm } from '../form.js';
-import type { ZulipOptions } from './params.js';
+import { authenticate, type ZulipOptions } from './params.js';
 import { success } from './render.js';
 import { ZULIP_THUMBNAIL_FORMATS } from './thumbnails.js';
 
@@ -40,11 +39,7 @@ export async function serverSettingsRoutes(app: FastifyInstance, { core, baseUrl
    * The realm is only known from credentials (Affix serves every organization on one host, as a
    * multi-subdomain Zulip serves its root domain): without valid ones the realm fields are left out.
    */
-  const realmOf = async (request: FastifyRequest): Promise<Actor | null> => {
-    const credential = parseCredential(request.headers.authorization);
-    if (credential?.kind !== 'basic') return null;
-    return core.identity.authenticateApiKey(credential.email, credential.apiKey, { reuse: true }).catch(() => null);
-  };
+  const realmOf = (request: FastifyRequest): Promise<Actor | null> => authenticate(core, request).catch(() => null);
 
   // No auth hook: Zulip answers this to anyone (the Python client calls it, with its credentials, before anything else).
   app.get('/api/v1/server_settings', async (request) => {

@@ -3,7 +3,7 @@ import type { Kysely } from 'kysely';
 import { AffixError } from '../../core/errors.js';
 import type { Attachment, ClaimedAttachment } from '../../core/model.js';
 import type { AttachmentRecords, InsertOptions, NewAttachment, Page, Released } from './meta-store.js';
-import { checkQuota } from './resumable.js';
+import { attachmentBytes, checkQuota } from './quota.js';
 import { preparedQuery, type SlotOf } from './prepared-query.js';
 import type { QueryContext, Trx } from './query-context.js';
 import { attachmentQuery, num, paged, toAttachment } from './rows.js';
@@ -81,7 +81,7 @@ export class AttachmentQueries implements AttachmentRecords {
   }
 
   async uploadSpaceUsed(orgId: number): Promise<number> {
-    return spaceUsed(this.q.db, orgId);
+    return attachmentBytes(this.q.db, orgId);
   }
 
   async listIssueAttachments(orgId: number, issueId: string, page?: Page): Promise<Attachment[]> {
@@ -146,15 +146,6 @@ export async function releaseBlobs(trx: Trx, blobIds: number[]): Promise<string[
     }
   }
   return released;
-}
-
-async function spaceUsed(db: Kysely<Database>, orgId: number): Promise<number> {
-  const row = await db
-    .selectFrom('attachments')
-    .select((eb) => eb.fn.coalesce(eb.fn.sum<number>('size'), eb.lit(0)).as('used'))
-    .where('org_id', '=', orgId)
-    .executeTakeFirstOrThrow();
-  return num(row.used);
 }
 
 /**

@@ -2,7 +2,8 @@
 import { AffixError } from '../../core/errors.js';
 import type { ResumableSegment, ResumableUpload } from '../../core/model.js';
 import type { NewResumable, ResumableRecords } from './meta-store.js';
-import type { QueryContext, Trx } from './query-context.js';
+import type { QueryContext } from './query-context.js';
+import { checkQuota } from './quota.js';
 import { num, numOrNull, type Row } from './rows.js';
 
 export class ResumableQueries implements ResumableRecords {
@@ -96,29 +97,6 @@ export class ResumableQueries implements ResumableRecords {
     const upload = await this.getResumable(orgId, id);
     if (!upload) throw new AffixError('not_found', 'Upload not found');
     return upload;
-  }
-}
-
-/**
- * Refuses `more` bytes that would take the org past its quota: its attachments and the reservations
- * of its unfinished uploads (except those `excluding` names), under the org's lock, in the caller's transaction.
- */
-export async function checkQuota(q: QueryContext, trx: Trx, orgId: number, more: number, quotaBytes: number | null, excluding: string[] = []): Promise<void> {
-  if (quotaBytes === null) return;
-  await q.lockOrg(trx, orgId);
-  const attachments = await trx
-    .selectFrom('attachments')
-    .select((eb) => eb.fn.coalesce(eb.fn.sum<number>('size'), eb.lit(0)).as('used'))
-    .where('org_id', '=', orgId)
-    .executeTakeFirstOrThrow();
-  const reserved = await trx
-    .selectFrom('resumable_uploads')
-    .select((eb) => eb.fn.coalesce(eb.fn.sum<number>('reserved'), eb.lit(0)).as('used'))
-    .where('org_id', '=', orgId)
-    .$if(excluding.length > 0, (query) => query.where('id', 'not in', excluding))
-    .executeTakeFirstOrThrow();
-  if (num(attachments.used) + num(reserved.used) + more > quotaBytes) {
-    throw new AffixError('quota_exceeded', "Upload would exceed your organization's upload quota.");
   }
 }
 
