@@ -1,11 +1,8 @@
 import { CreateBucketCommand, DeleteObjectsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import pg from 'pg';
-import S3rver from 's3rver';
 import type { S3Config } from '../src/store/blob/s3-blob-store.js';
+import { startS3Server, type CompletedUpload, type S3Server } from './s3-server.js';
 
 /** Which stores the HTTP suites run on: `AFFIX_TEST_BACKEND=postgres-s3` for PostgreSQL + S3. */
 export type BackendKind = 'embedded' | 'postgres-s3';
@@ -74,20 +71,12 @@ export async function freshSchema(): Promise<{ name: string; rows(table: string)
 }
 
 // One S3-protocol server per test process, started on first use and stopped when its last bucket goes.
-let s3server: Promise<{ endpoint: string; stop(): Promise<void> }> | null = null;
+let s3server: Promise<S3Server> | null = null;
 let bucketsInUse = 0;
 
-async function startS3Server(): Promise<{ endpoint: string; stop(): Promise<void> }> {
-  const directory = await mkdtemp(join(tmpdir(), 'affix-s3rver-'));
-  const server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory });
-  const { port } = await server.run();
-  return {
-    endpoint: `http://127.0.0.1:${port}`,
-    async stop() {
-      await server.close();
-      await rm(directory, { recursive: true, force: true });
-    },
-  };
+/** Multipart uploads the loopback S3 server has completed in this process (none when AFFIX_TEST_S3_ENDPOINT names another). */
+export async function completedMultipartUploads(): Promise<CompletedUpload[]> {
+  return s3server ? (await s3server).completed : [];
 }
 
 /** A bucket of its own on the loopback S3 server (`AFFIX_TEST_S3_ENDPOINT`, or one started here). */

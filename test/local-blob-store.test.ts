@@ -191,7 +191,7 @@ describe('LocalBlobStore resumable bytes (tus uploads kept in place)', () => {
     const root = await mkdtemp(join(tmpdir(), 'affix-resumable-'));
     const store = new LocalBlobStore(root, { packUpTo });
     await store.init();
-    return { root, store, bytes: store.resumable };
+    return { root, store, bytes: store.inPlace };
   };
 
   it('appends at the offset, drops an unrecorded tail first, and keeps its own file until removed', async () => {

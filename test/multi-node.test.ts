@@ -143,7 +143,8 @@ describe('several nodes on one PostgreSQL and one bucket', () => {
   });
 
   it('lets a tus upload go on on the other node, and never two PATCHes of one upload at once across nodes', async () => {
-    const file = randomBytes(3 << 20);
+    // Over one 5 MiB part: on S3, node B sends its parts to the multipart upload node A began.
+    const file = randomBytes(9 << 20);
     // A user of its own: the rate-limit budget of the one above is spent.
     const uploader = await cli(['user', 'add', '--org', '777', '--login', 'tus-uploader']);
     const own = { authorization: `OAuth ${uploader.token}`, 'x-org-id': '777' };
@@ -153,16 +154,16 @@ describe('several nodes on one PostgreSQL and one bucket', () => {
     const path = new URL(created.headers.get('location')!).pathname;
     const patch = (node: SpawnedAffix, offset: number, body: BodyInit, extra: RequestInit = {}) =>
       fetch(`${node.url}${path}`, { method: 'PATCH', headers: { ...tus, 'content-type': 'application/offset+octet-stream', 'upload-offset': String(offset) }, body, ...extra } as RequestInit);
-    assert.equal((await patch(a, 0, new Uint8Array(file.subarray(0, 1 << 20)))).status, 204);
+    assert.equal((await patch(a, 0, new Uint8Array(file.subarray(0, 6 << 20)))).status, 204);
     // Node A is writing (a slow body) while node B is asked to write the same upload: B refuses.
-    const slow = new ReadableStream({ async start(c) { c.enqueue(new Uint8Array(file.subarray(1 << 20, (1 << 20) + 10))); await new Promise((r) => setTimeout(r, 800)); c.close(); } });
-    const holding = patch(a, 1 << 20, slow, { duplex: 'half' } as RequestInit);
+    const slow = new ReadableStream({ async start(c) { c.enqueue(new Uint8Array(file.subarray(6 << 20, (6 << 20) + 10))); await new Promise((r) => setTimeout(r, 800)); c.close(); } });
+    const holding = patch(a, 6 << 20, slow, { duplex: 'half' } as RequestInit);
     await new Promise((r) => setTimeout(r, 300));
-    assert.equal((await patch(b, 1 << 20, new Uint8Array(file.subarray(1 << 20)))).status, 423);
+    assert.equal((await patch(b, 6 << 20, new Uint8Array(file.subarray(6 << 20)))).status, 423);
     assert.equal((await holding).status, 204);
     const head = await fetch(`${b.url}${path}`, { method: 'HEAD', headers: tus });
     const offset = Number(head.headers.get('upload-offset'));
-    assert.equal(offset, (1 << 20) + 10);
+    assert.equal(offset, (6 << 20) + 10);
     const done = await patch(b, offset, new Uint8Array(file.subarray(offset)));
     assert.equal(done.status, 200);
     const attachment = await json(done);

@@ -12,7 +12,7 @@ import { migrationNames } from '../src/store/meta/migrations.js';
 import { openPostgresMetaStore } from '../src/store/meta/postgres.js';
 import { openSqliteMetaStore } from '../src/store/meta/sqlite.js';
 import { TEST_DATABASE_URL, freshBucket, freshSchema } from './backends.js';
-import { blobStoreConformance } from './conformance/blob-store.js';
+import { blobStoreConformance, multipartBlobsConformance } from './conformance/blob-store.js';
 import { metaStoreConformance } from './conformance/meta-store.js';
 
 // Every backend passes the same suites, whichever backend the HTTP suites run on.
@@ -27,7 +27,7 @@ blobStoreConformance('local filesystem', async () => {
   return store;
 });
 
-blobStoreConformance('S3 protocol (s3rver on loopback)', async () => {
+const openS3 = async () => {
   const bucket = await freshBucket();
   const store = new S3BlobStore(bucket.config);
   cleanups.push(async () => {
@@ -35,7 +35,9 @@ blobStoreConformance('S3 protocol (s3rver on loopback)', async () => {
     await bucket.drop();
   });
   return store;
-});
+};
+blobStoreConformance('S3 protocol (s3rver on loopback)', openS3);
+multipartBlobsConformance('S3 protocol (s3rver on loopback)', openS3);
 
 metaStoreConformance('SQLite', async () => {
   const store = openSqliteMetaStore(join(await mkdtemp(join(tmpdir(), 'affix-meta-')), 'meta.sqlite'));

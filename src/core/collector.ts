@@ -45,7 +45,7 @@ export class Collector {
       report.expired += released.count;
       report.blobsDeleted += await deleteReleased(this.blobs, released);
     }
-    report.stagingRemoved = (await this.blobs.sweepStaging(now - ORPHAN_GRACE_MS)) + (await removeFilesOlderThan(this.scratchDir, now - ORPHAN_GRACE_MS));
+    report.stagingRemoved = (await this.blobs.sweepStaging(now - ORPHAN_GRACE_MS, (keys) => this.meta.knownBlobKeys(keys))) + (await removeFilesOlderThan(this.scratchDir, now - ORPHAN_GRACE_MS));
     let batch: string[] = [];
     const sweep = async () => {
       const known = await this.meta.knownBlobKeys(batch);

@@ -149,12 +149,32 @@ export interface Thumbnail {
   createdAt: number;
 }
 
-/** A received piece of a resumable upload: the bytes of one PATCH, stored as a blob of their own. */
+/** The bytes one PATCH of a resumable upload added, as the store keeps them. */
 export interface ResumableSegment {
   start: number;
   size: number;
+  /** Of this segment's own bytes. */
   sha256: string;
+  /**
+   * The blob holding the bytes this segment leaves waiting: all of its own, or (when `parts` is set)
+   * those past its last whole part; `<upload id>@<end>` when it leaves none, or when the store keeps
+   * the upload's bytes in place.
+   */
   storageKey: string;
+  /**
+   * On stores that join parts (S3): the tags of the parts this segment completed, having taken in the
+   * bytes earlier segments left waiting; null when its bytes wait whole in `storageKey`.
+   */
+  parts: string[] | null;
+}
+
+/** The multipart upload (S3) a resumable upload's bytes go to, part by part, completing into the blob `key`. */
+export interface ResumableMultipart {
+  key: string;
+  /** The store's id of the multipart upload. */
+  session: string;
+  /** Every part but the last has exactly this many bytes. */
+  partSize: number;
 }
 
 /** An unfinished resumable (tus) upload. */
@@ -178,4 +198,6 @@ export interface ResumableUpload {
   createdAt: number;
   expiresAt: number;
   segments: ResumableSegment[];
+  /** Where the bytes go on stores that join parts, once the first whole part has arrived; else null. */
+  multipart: ResumableMultipart | null;
 }

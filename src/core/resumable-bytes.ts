@@ -1,14 +1,13 @@
-// Where a resumable upload's bytes wait: appended in place (stores that can, local disk) or one blob per chunk (any store, S3).
+// Where a resumable upload's bytes wait, as the core sees it: one face over the stores' two ways (in place, or parts), and what both share.
 import { createHash, type Hash } from 'node:crypto';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { HEAD_BYTES } from '../media/describe.js';
-import type { BlobStore, ResumableBytes } from '../store/blob/blob-store.js';
 import { pipeInto } from '../util/pipe-into.js';
 import { readUpTo } from '../util/read-up-to.js';
 import { AffixError } from './errors.js';
 import { Meter } from './meter.js';
-import type { ResumableSegment, ResumableUpload } from './model.js';
-import { stageUpload, type StagedUpload } from './uploads.js';
+import type { ResumableMultipart, ResumableSegment, ResumableUpload } from './model.js';
+import type { StagedUpload } from './uploads.js';
 
 export interface Chunk {
   upload: ResumableUpload;
@@ -16,208 +15,117 @@ export interface Chunk {
   /** Bytes the chunk may carry at most; `overflow` is the error past them. */
   room: number;
   overflow: () => AffixError;
+  /** The bytes the client says it sends (`Content-Length`), if it said: a hint for how to keep them, never trusted as a count. */
+  announced: number | null;
   /** A digest the client sent for the chunk (tus checksum). */
   checksum?: { algorithm: string; digest: string };
 }
 
-/** The two ways of keeping the bytes, behind one face. */
+/** What a chunk left in the store: the segment to record, and the multipart upload it began, if it did. */
+export interface Received {
+  segment: Omit<ResumableSegment, 'start'>;
+  began?: ResumableMultipart;
+}
+
+/** The bytes of resumable uploads, kept by the store's own way (`BlobStore.resumable`). */
 export interface UploadBytes {
-  /** The chunk, durable, as a segment to record (null when empty); refused chunks leave nothing. */
-  receive(chunk: Chunk): Promise<Omit<ResumableSegment, 'start'> | null>;
-  /** Undoes a received segment the store then refused to record. */
-  discard(upload: ResumableUpload, segment: Omit<ResumableSegment, 'start'>, offset: number): Promise<void>;
-  /** The uploads' bytes, in order, as one staged blob. */
+  /** The chunk, durable, as a segment to record (null when empty); a refused chunk leaves nothing. */
+  receive(chunk: Chunk): Promise<Received | null>;
+  /** After the segment is recorded: bytes it took over from earlier segments go (failures are harmless: `release` and `remove` take them too). */
+  recorded(previous: ResumableUpload, received: Received): Promise<void>;
+  /** Undoes a received chunk the records then refused. */
+  discard(upload: ResumableUpload, received: Received): Promise<void>;
+  /** The uploads' bytes, in order, as one staged blob (a final upload's partials, or one whole upload). */
   assemble(uploads: ResumableUpload[], limit: number): Promise<StagedUpload>;
   /** After the file is recorded: what the uploads still hold goes. */
   release(uploads: ResumableUpload[], staged: StagedUpload): Promise<void>;
-  /** Termination or expiry: the upload's bytes go; `keys`: its segments' keys. */
-  remove(uploadId: string, keys: string[]): Promise<void>;
+  /** Termination or expiry: the removed upload's bytes go. */
+  remove(upload: ResumableUpload): Promise<void>;
   /** Removes bytes last written before `before` whose upload `known` no longer lists (a crash between the two removals); how many. */
   sweep(before: number, known: (ids: string[]) => Promise<Set<string>>): Promise<number>;
 }
 
-export function uploadBytes(blobs: BlobStore): UploadBytes {
-  return blobs.resumable ? new InPlace(blobs, blobs.resumable) : new SegmentBlobs(blobs);
-}
-
-/** Reads `source` through a Meter (bounds, sha256) into `sink`; the client's checksum on the way. */
-async function metered(chunk: Chunk, sink: (meter: Meter) => Promise<unknown>) {
+/**
+ * Reads `source` through a Meter (bounds, sha256) into `sink`, with the client's checksum and the
+ * running whole-file `hash`, if any, fed on the way. Settles only once both sides have.
+ */
+export async function metered<T>(chunk: Chunk, hash: Hash | null, sink: (meter: Meter) => Promise<T>) {
   const check = chunk.checksum ? createHash(chunk.checksum.algorithm) : null;
-  if (check) chunk.source.on('data', (data: Buffer) => check.update(data));
+  if (check || hash) {
+    chunk.source.on('data', (data: Buffer) => {
+      check?.update(data);
+      hash?.update(data);
+    });
+  }
   const meter = new Meter(chunk.room, chunk.overflow, 0);
-  const [fed, stored] = await Promise.allSettled([pipeInto(chunk.source, meter), sink(meter)]);
+  const sunk = sink(meter).catch((err: unknown) => {
+    // A sink that stops reading would leave the source waiting on a full meter.
+    meter.destroy(err as Error);
+    throw err;
+  });
+  const [fed, stored] = await Promise.allSettled([pipeInto(chunk.source, meter), sunk]);
   const matches = !check || check.digest('base64') === chunk.checksum!.digest;
   return { meter, fed, stored, matches };
 }
 
-/** Uploads whose whole-file sha256 this process keeps running at once. */
-const RUNNING_HASHES_KEPT = 10_000;
+/** The error a refused chunk rejects with: the source's own, a store failure, or a checksum mismatch; null when it was fine. */
+export function refusal(chunk: Chunk, fed: PromiseSettledResult<unknown>, stored: PromiseSettledResult<unknown>, matches: boolean): unknown {
+  if (fed.status === 'rejected') return fed.reason;
+  if (stored.status === 'rejected') return stored.reason;
+  if (!matches) return new AffixError('checksum_mismatch', `Upload-Checksum ${chunk.checksum!.algorithm} does not match the bytes received`);
+  return null;
+}
 
-const checksumMismatch = (algorithm: string) => new AffixError('checksum_mismatch', `Upload-Checksum ${algorithm} does not match the bytes received`);
-
-async function headOf(stream: Readable | null): Promise<Buffer> {
+/** The first bytes of a stored file, for sniffing its type. */
+export async function headOf(stream: Readable | null): Promise<Buffer> {
   if (!stream) throw new AffixError('internal', 'The bytes of the upload are missing from the store');
   const { head } = await readUpTo(stream, HEAD_BYTES);
   stream.destroy();
   return head.subarray(0, HEAD_BYTES);
 }
 
-/** Any store: each chunk a blob of its own; completion reads several back into one (a single one is the file already). */
-class SegmentBlobs implements UploadBytes {
-  constructor(private readonly blobs: BlobStore) {}
+/** The range holding the first HEAD_BYTES of a file of `size` bytes (none when empty). */
+export const headRange = (size: number) => (size > 0 ? { start: 0, end: Math.min(size, HEAD_BYTES) - 1 } : undefined);
 
-  async receive(chunk: Chunk) {
-    const { meter, fed, stored, matches } = await metered(chunk, (m) => this.blobs.write(m));
-    if (stored.status === 'rejected') throw stored.reason;
-    const key = (stored.value as { key: string }).key;
-    if (fed.status === 'rejected' || !matches || meter.bytes === 0) {
-      await this.blobs.delete(key);
-      if (fed.status === 'rejected') throw fed.reason;
-      if (!matches) throw checksumMismatch(chunk.checksum!.algorithm);
-      return null;
-    }
-    return { size: meter.bytes, sha256: meter.digest(), storageKey: key };
-  }
-
-  async discard(_upload: ResumableUpload, segment: Omit<ResumableSegment, 'start'>) {
-    await this.blobs.delete(segment.storageKey);
-  }
-
-  async assemble(uploads: ResumableUpload[], limit: number): Promise<StagedUpload> {
-    const segments = uploads.flatMap((u) => u.segments);
-    const [first] = segments;
-    if (segments.length === 1 && first) {
-      const head = await headOf(await this.blobs.read(first.storageKey, first.size > 0 ? { start: 0, end: Math.min(first.size, HEAD_BYTES) - 1 } : undefined));
-      return { key: first.storageKey, size: first.size, sha256: first.sha256, head };
-    }
-    const blobs = this.blobs;
-    async function* concatenated() {
-      for (const segment of segments) {
-        const stream = await blobs.read(segment.storageKey);
-        if (!stream) throw new AffixError('internal', 'A segment of the upload is missing from the store');
-        yield* stream;
-      }
-    }
-    return stageUpload(this.blobs, Readable.from(concatenated()), limit);
-  }
-
-  async release(uploads: ResumableUpload[], staged: StagedUpload) {
-    for (const segment of uploads.flatMap((u) => u.segments)) if (segment.storageKey !== staged.key) await this.blobs.delete(segment.storageKey);
-  }
-
-  async remove(_uploadId: string, keys: string[]) {
-    for (const key of keys) await this.blobs.delete(key);
-  }
-
-  /** Segment blobs are ordinary blobs: the orphan sweep of blobs takes those no row uses. */
-  async sweep(): Promise<number> {
-    return 0;
-  }
+export async function sha256Of(stream: Readable | null): Promise<string> {
+  if (!stream) throw new AffixError('internal', 'The bytes of the upload are missing from the store');
+  const hash = createHash('sha256');
+  for await (const data of stream as AsyncIterable<Buffer>) hash.update(data);
+  return hash.digest('hex');
 }
 
+/** Uploads whose whole-file sha256 one process keeps running at once. */
+const RUNNING_HASHES_KEPT = 10_000;
+
 /**
- * A store that keeps an upload's bytes in one file: chunks appended in place (fsynced), the file made
- * a blob on completion (a hard link, so it stays the upload's until recorded). The sha256 of the whole file runs along in memory while one process
- * receives every chunk in order; otherwise (a restart, another node) completion reads the file once.
+ * The whole-file sha256 of uploads this process has received in order since their first byte, so a
+ * finished upload's digest is known without reading its bytes again. Bounded: past the cap the
+ * oldest goes (its completion then reads the file once).
  */
-class InPlace implements UploadBytes {
-  /** Running whole-file hashes of uploads this process has received since their first byte. */
+export class RunningHashes {
   private readonly running = new Map<string, { hash: Hash; offset: number }>();
 
-  constructor(
-    private readonly blobs: BlobStore,
-    private readonly bytes: ResumableBytes,
-  ) {}
-
-  async receive(chunk: Chunk) {
-    const { id, offset } = chunk.upload;
-    const known = this.running.get(id);
-    // The whole-file hash goes on only from where it stopped: a copy, kept if the chunk is.
-    const candidate = known && known.offset === offset ? known.hash.copy() : offset === 0 ? createHash('sha256') : null;
-    if (candidate) chunk.source.on('data', (data: Buffer) => candidate.update(data));
-    const { meter, fed, stored, matches } = await metered(chunk, (m) => this.bytes.append(id, offset, m));
-    if (fed.status === 'rejected' || stored.status === 'rejected' || !matches || meter.bytes === 0) {
-      await this.bytes.truncate(id, offset);
-      if (fed.status === 'rejected') throw fed.reason;
-      if (stored.status === 'rejected') throw stored.reason;
-      if (!matches) throw checksumMismatch(chunk.checksum!.algorithm);
-      return null;
-    }
-    this.running.delete(id);
-    if (candidate) {
-      // Bounded: past the cap the oldest upload's hash goes (its completion then reads the file once).
-      if (this.running.size >= RUNNING_HASHES_KEPT) this.running.delete(this.running.keys().next().value!);
-      this.running.set(id, { hash: candidate, offset: offset + meter.bytes });
-    }
-    return { size: meter.bytes, sha256: meter.digest(), storageKey: `${id}@${offset}` };
+  /** A hash to feed a chunk at `offset` into: a copy of the upload's (kept only if the chunk is), or a new one at 0; null: unknown. */
+  candidate(uploadId: string, offset: number): Hash | null {
+    const known = this.running.get(uploadId);
+    return known && known.offset === offset ? known.hash.copy() : offset === 0 ? createHash('sha256') : null;
   }
 
-  async discard(upload: ResumableUpload, _segment: Omit<ResumableSegment, 'start'>, offset: number) {
-    this.running.delete(upload.id);
-    await this.bytes.truncate(upload.id, offset);
-  }
-
-  async assemble(uploads: ResumableUpload[], limit: number): Promise<StagedUpload> {
-    const [only] = uploads;
-    if (uploads.length === 1 && only && !only.partial) {
-      const size = only.offset;
-      const known = this.running.get(only.id);
-      const sha256 = known?.offset === size ? known.hash.copy().digest('hex') : await this.hashFile(only.id);
-      const head = await headOf(await this.bytes.read(only.id, size > 0 ? { start: 0, end: Math.min(size, HEAD_BYTES) - 1 } : undefined));
-      const { key, size: stored } = await this.bytes.complete(only.id);
-      this.running.delete(only.id);
-      if (stored !== size) throw new AffixError('internal', `The upload holds ${stored} bytes, not ${size}`);
-      return { key, size, sha256, head };
-    }
-    // Concatenation: the partial uploads' files, in order, read once into a new blob.
-    const bytes = this.bytes;
-    async function* concatenated() {
-      for (const upload of uploads) {
-        const stream = await bytes.read(upload.id, upload.offset > 0 ? { start: 0, end: upload.offset - 1 } : undefined);
-        if (!stream) throw new AffixError('internal', 'A partial upload’s bytes are missing from the store');
-        if (upload.offset > 0) yield* stream;
-        else stream.destroy();
-      }
-    }
-    return stageUpload(this.blobs, Readable.from(concatenated()), limit);
-  }
-
-  async release(uploads: ResumableUpload[]) {
-    for (const upload of uploads) {
-      this.running.delete(upload.id);
-      await this.bytes.remove(upload.id);
-    }
-  }
-
-  async remove(uploadId: string) {
+  /** The chunk was kept: `hash` is the upload's, up to `offset`. */
+  keep(uploadId: string, hash: Hash | null, offset: number): void {
     this.running.delete(uploadId);
-    await this.bytes.remove(uploadId);
+    if (!hash) return;
+    if (this.running.size >= RUNNING_HASHES_KEPT) this.running.delete(this.running.keys().next().value!);
+    this.running.set(uploadId, { hash, offset });
   }
 
-  async sweep(before: number, known: (ids: string[]) => Promise<Set<string>>): Promise<number> {
-    let removed = 0;
-    let batch: string[] = [];
-    const flush = async () => {
-      const live = await known(batch);
-      for (const id of batch.filter((candidate) => !live.has(candidate))) {
-        await this.remove(id);
-        removed++;
-      }
-      batch = [];
-    };
-    for await (const id of this.bytes.listOlderThan(before)) {
-      batch.push(id);
-      if (batch.length >= 500) await flush();
-    }
-    if (batch.length > 0) await flush();
-    return removed;
+  /** The hex digest of the upload's first `size` bytes, if this process has it. */
+  digest(uploadId: string, size: number): string | null {
+    const known = this.running.get(uploadId);
+    return known?.offset === size ? known.hash.copy().digest('hex') : null;
   }
 
-  private async hashFile(uploadId: string): Promise<string> {
-    const stream = await this.bytes.read(uploadId);
-    if (!stream) throw new AffixError('internal', 'The bytes of the upload are missing from the store');
-    const hash = createHash('sha256');
-    for await (const data of stream as AsyncIterable<Buffer>) hash.update(data);
-    return hash.digest('hex');
+  forget(uploadId: string): void {
+    this.running.delete(uploadId);
   }
 }

@@ -8,7 +8,9 @@ import type { Actor } from './identity.js';
 import { storageKey } from './ids.js';
 import type { Attachment, ResumableUpload } from './model.js';
 import { tooLarge, type StagedUpload } from './uploads.js';
-import { uploadBytes, type UploadBytes } from './resumable-bytes.js';
+import type { UploadBytes } from './resumable-bytes.js';
+import { InPlace } from './resumable-in-place.js';
+import { Parts } from './resumable-parts.js';
 
 /** Digests a chunk may be checked with (tus checksum extension); the names as `Upload-Checksum` writes them. */
 export const CHECKSUM_ALGORITHMS = ['md5', 'sha1', 'sha256'] as const;
@@ -45,7 +47,7 @@ export class Resumable {
     private readonly ttlMs: number,
     private readonly clock: () => number,
   ) {
-    this.bytes = uploadBytes(blobs);
+    this.bytes = blobs.resumable.kind === 'in-place' ? new InPlace(blobs, blobs.resumable.bytes) : new Parts(blobs, blobs.resumable.parts);
   }
 
   /** Refuses a declared length over the org's limit, or over what is left of its quota, before a byte is sent. */
@@ -80,14 +82,15 @@ export class Resumable {
   /**
    * Appends `source` at `offset`, holding the upload's lock (423 while another request holds it).
    * What arrives before the source ends is durable before this resolves; with a checksum, a chunk
-   * whose digest differs is discarded whole (460). `length` declares a deferred length.
+   * whose digest differs is discarded whole (460). `length` declares a deferred length; `announced`
+   * is the byte count the client announced for the chunk, a hint for how the store keeps it.
    */
   async append(
     actor: Actor,
     id: string,
     offset: number,
     source: Readable,
-    options: { length?: number; checksum?: { algorithm: ChecksumAlgorithm; digest: string } } = {},
+    options: { length?: number; announced?: number; checksum?: { algorithm: ChecksumAlgorithm; digest: string } } = {},
   ): Promise<AppendResult> {
     const held = await this.meta.withResumableLock(id, async () => {
       let upload = await this.get(actor, id);
@@ -98,20 +101,26 @@ export class Resumable {
         upload = await this.meta.setResumableLength(actor.org.id, id, options.length, { quotaBytes: this.quota(actor) });
       }
       const limit = this.attachments.uploadLimit(actor.org);
-      const segment = await this.bytes.receive({
+      const received = await this.bytes.receive({
         upload,
         source,
         room: (upload.length ?? limit) - upload.offset,
         overflow: () => (upload.length === null ? tooLarge(limit) : new AffixError('too_large', 'The chunk goes past the declared Upload-Length')),
+        announced: options.announced ?? null,
         ...(options.checksum ? { checksum: options.checksum } : {}),
       });
-      if (segment) {
+      if (received) {
+        const previous = upload;
         try {
-          upload = await this.meta.addResumableSegment(actor.org.id, id, { start: offset, ...segment }, { quotaBytes: this.quota(actor) });
+          upload = await this.meta.addResumableSegment(actor.org.id, id, { start: offset, ...received.segment }, {
+            quotaBytes: this.quota(actor),
+            ...(received.began ? { multipart: received.began } : {}),
+          });
         } catch (err) {
-          await this.bytes.discard(upload, segment, offset);
+          await this.bytes.discard(previous, received);
           throw err;
         }
+        await this.bytes.recorded(previous, received).catch(() => undefined);
       }
       // A partial upload is done when its bytes are; only the final upload that names it makes a file.
       const done = !upload.partial && upload.length !== null && upload.offset === upload.length;
@@ -146,12 +155,13 @@ export class Resumable {
     return attachment;
   }
 
-  /** Termination: the upload, its bytes and its reservation go. */
+  /** Termination: the upload, its bytes and its reservation go; not while a request writes it (423). */
   async terminate(actor: Actor, id: string): Promise<void> {
     await this.get(actor, id);
-    const keys = await this.meta.deleteResumable(actor.org.id, id);
-    if (!keys) throw notFound('Upload');
-    await this.bytes.remove(id, keys);
+    const held = await this.meta.withResumableLock(id, () => this.meta.deleteResumable(actor.org.id, id));
+    if (!held) throw new AffixError('locked', 'Another request is writing this upload');
+    if (!held.value) throw notFound('Upload');
+    await this.bytes.remove(held.value);
   }
 
   /**
@@ -163,14 +173,17 @@ export class Resumable {
     let removed = 0;
     for (;;) {
       const expired = await this.meta.expiredResumables(now, 100);
-      if (expired.length === 0) return removed;
+      let removedNow = 0;
       for (const { orgId, id } of expired) {
-        const keys = await this.meta.deleteResumable(orgId, id);
-        if (keys) {
-          removed++;
-          await this.bytes.remove(id, keys);
+        // One a request is still writing is left for the next run.
+        const held = await this.meta.withResumableLock(id, () => this.meta.deleteResumable(orgId, id));
+        if (held?.value) {
+          removedNow++;
+          await this.bytes.remove(held.value);
         }
       }
+      removed += removedNow;
+      if (removedNow === 0) return removed;
     }
   }
 

@@ -44,7 +44,7 @@ function describeWith(name: string, bytes: Buffer, open: () => Promise<BlobStore
       let left = 0;
       for await (const _ of store.listOlderThan(Date.now() + 60_000)) left++;
       assert.equal(left, 0, 'no committed blob');
-      assert.equal(await store.sweepStaging(Date.now() + 60_000), 0, 'no staging leftovers');
+      assert.equal(await store.sweepStaging(Date.now() + 60_000, async () => new Set()), 0, 'no staging leftovers');
     });
 
     it('read and size of a missing key answer null; delete is idempotent', async () => {
@@ -74,6 +74,64 @@ function describeWith(name: string, bytes: Buffer, open: () => Promise<BlobStore
       const none: string[] = [];
       for await (const k of store.listOlderThan(Date.now() - 3_600_000)) none.push(k);
       assert.deepEqual(none, []);
+    });
+  });
+}
+
+/** The MultipartBlobs contract (stores whose resumable uploads join parts), one test per promise in blob-store.ts. */
+export function multipartBlobsConformance(name: string, open: () => Promise<BlobStore>): void {
+  const openParts = async () => {
+    const store = await open();
+    assert.equal(store.resumable.kind, 'parts');
+    return { store, parts: store.resumable.kind === 'parts' ? store.resumable.parts : assert.fail() };
+  };
+  const filled = (size: number, seed: number) => Buffer.alloc(size, seed);
+
+  describe(`MultipartBlobs conformance: ${name}`, () => {
+    it('joins parts sent in any order, the last copy of a part counting, into a blob of exactly their bytes; completing again resolves', async () => {
+      const { store, parts } = await openParts();
+      const { key, session } = await parts.begin();
+      assert.match(key, /^[0-9a-f]{32}$/);
+      assert.equal(await store.size(key), null, 'nothing visible before completion');
+      const first = filled(parts.minPartSize, 1);
+      const last = filled(1000, 3);
+      const tagLast = await parts.putPart(key, session, 2, last);
+      await parts.putPart(key, session, 1, filled(parts.minPartSize, 9));
+      const tagFirst = await parts.putPart(key, session, 1, first);
+      const size = first.length + last.length;
+      assert.deepEqual(await parts.complete(key, session, [tagFirst, tagLast], size), { key, size });
+      assert.deepEqual(await buffer((await store.read(key))!), Buffer.concat([first, last]));
+      assert.deepEqual(await parts.complete(key, session, [tagFirst, tagLast], size), { key, size }, 'a retry after a crash');
+      await parts.abort(key, session);
+      assert.equal(await store.size(key), size, 'aborting a completed upload keeps its blob');
+    });
+
+    it('refuses a completion whose stored size is not the one expected, keeping nothing under the key', async () => {
+      const { store, parts } = await openParts();
+      const { key, session } = await parts.begin();
+      const tag = await parts.putPart(key, session, 1, filled(10, 5));
+      await assert.rejects(parts.complete(key, session, [tag], 11), /holds 10 bytes, not 11/);
+      assert.equal(await store.size(key), null);
+    });
+
+    it('aborts idempotently; the staging sweep aborts old multipart uploads, but for those in use', async () => {
+      const { store, parts } = await openParts();
+      const gone = await parts.begin();
+      await parts.putPart(gone.key, gone.session, 1, filled(10, 1));
+      await parts.abort(gone.key, gone.session);
+      await parts.abort(gone.key, gone.session);
+      await assert.rejects(parts.putPart(gone.key, gone.session, 1, filled(10, 1)), 'no parts once aborted');
+      await assert.rejects(parts.putPart(gone.key, gone.session, parts.maxParts + 1, filled(10, 1)), /outside/);
+      const used = await parts.begin();
+      const stray = await parts.begin();
+      const asked: string[] = [];
+      const inUse = async (keys: string[]) => (asked.push(...keys), new Set(keys.filter((k) => k === used.key)));
+      assert.equal(await store.sweepStaging(Date.now() - 60_000, inUse), 0, 'none is old enough');
+      assert.equal(await store.sweepStaging(Date.now() + 60_000, inUse), 1);
+      assert.ok(asked.includes(used.key) && asked.includes(stray.key));
+      await assert.rejects(parts.putPart(stray.key, stray.session, 1, filled(10, 1)), 'the stray one was aborted');
+      await parts.putPart(used.key, used.session, 1, filled(10, 1));
+      await parts.abort(used.key, used.session);
     });
   });
 }

@@ -237,7 +237,7 @@ export function metaStoreConformance(name: string, open: () => Promise<MetaStore
       for (const t of tries) if (t.status === 'rejected') assert.equal((t.reason as AffixError).code, 'quota_exceeded');
       const [first] = tries.filter((t): t is PromiseFulfilledResult<Awaited<ReturnType<typeof store.createResumable>>> => t.status === 'fulfilled').map((t) => t.value);
       assert.equal(await store.getResumable(otherOrg.id, first!.id), null, 'scoped to its org');
-      const seg = (start: number, size: number, key: string) => ({ start, size, sha256: 'x', storageKey: key });
+      const seg = (start: number, size: number, key: string) => ({ start, size, sha256: 'x', storageKey: key, parts: null });
       const grown = await store.addResumableSegment(org.id, first!.id, seg(0, 100, `k1-${seq}`), { quotaBytes: 1000 });
       assert.equal(grown.offset, 100);
       await assert.rejects(store.addResumableSegment(org.id, first!.id, seg(50, 10, `k2-${seq}`), { quotaBytes: 1000 }), (err: AffixError) => err.code === 'conflict');
@@ -258,7 +258,16 @@ export function metaStoreConformance(name: string, open: () => Promise<MetaStore
       assert.equal(grew.reserved, 40);
       assert.equal((await store.setResumableLength(org.id, deferred.id, 90, { quotaBytes: null })).length, 90);
       await assert.rejects(store.setResumableLength(org.id, deferred.id, 95, { quotaBytes: null }));
-      assert.deepEqual(await store.deleteResumable(org.id, first!.id), [`k1-${seq}`]);
+      // A segment that joins parts records their tags, and the multipart upload it began.
+      const multipart = { key: `mp-${seq}`, session: 'session-1', partSize: 50 };
+      const joined = await store.addResumableSegment(org.id, first!.id, { ...seg(100, 120, `k4-${seq}`), parts: ['"t1"', '"t2"'] }, { quotaBytes: 1000, multipart });
+      assert.deepEqual(joined.multipart, multipart);
+      assert.deepEqual(joined.segments.map((s) => s.parts), [null, ['"t1"', '"t2"']]);
+      assert.ok((await store.knownBlobKeys([`mp-${seq}`])).has(`mp-${seq}`), 'an unfinished upload’s multipart blob is in use');
+      const removed = await store.deleteResumable(org.id, first!.id);
+      assert.deepEqual(removed?.segments.map((s) => s.storageKey), [`k1-${seq}`, `k4-${seq}`], 'the upload as it was, for its bytes to go');
+      assert.deepEqual(removed?.multipart, multipart);
+      assert.equal((await store.knownBlobKeys([`mp-${seq}`, `k1-${seq}`])).size, 0, 'nothing of it is in use');
       assert.equal(await store.deleteResumable(org.id, first!.id), null);
       assert.ok((await store.expiredResumables(60_000, 100)).some((e) => e.id === deferred.id && e.orgId === org.id), 'past its expiry');
       assert.ok(!(await store.expiredResumables(40_000, 100)).some((e) => e.id === deferred.id), 'not before');

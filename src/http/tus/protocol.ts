@@ -60,8 +60,10 @@ export async function tusRoutes(app: FastifyInstance, { core, endpoint: prefix, 
   /** Appends the request's body; on completion records the attachment and answers 200 with the dialect's body. */
   const append = async (request: FastifyRequest, reply: FastifyReply, id: string, offset: number, length?: number) => {
     const checksum = parseChecksum(request.headers['upload-checksum']);
+    const announced = Number(request.headers['content-length']);
     const { upload, staged } = await core.resumable.append(request.actor, id, offset, bodyOf(request, timeouts.idleMs), {
       ...(length !== undefined ? { length } : {}),
+      ...(Number.isSafeInteger(announced) && announced >= 0 ? { announced } : {}),
       ...(checksum ? { checksum } : {}),
     });
     describe(reply, upload);

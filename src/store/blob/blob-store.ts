@@ -19,8 +19,8 @@ export interface StoredBlob {
 }
 
 /**
- * The bytes of unfinished resumable uploads, kept in place: appended durably at their offset, then
- * made a blob whole. Optional: a store without it has each chunk kept as a blob of its own.
+ * The bytes of unfinished resumable uploads, kept in place (local files): appended durably at their
+ * offset, then made a blob whole.
  */
 export interface ResumableBytes {
   /**
@@ -38,6 +38,32 @@ export interface ResumableBytes {
   /** Uploads holding bytes last written before `before` (ms), for the sweep of those whose records a crash removed. */
   listOlderThan(before: number): AsyncIterable<string>;
 }
+
+/**
+ * A blob made of parts sent one by one (S3 multipart uploads): nothing is visible under its key until
+ * `complete`. Parts may be sent again (the last copy counts); every part but the last has at least
+ * `minPartSize` bytes.
+ */
+export interface MultipartBlobs {
+  /** The fewest bytes a part but the last may have. */
+  readonly minPartSize: number;
+  /** The most parts one blob may have. */
+  readonly maxParts: number;
+  /** Starts a blob under a fresh key; `session` names its multipart upload. */
+  begin(): Promise<{ key: string; session: string }>;
+  /** Stores `data` as part `number` (1 to `maxParts`), replacing one sent before; resolves with the part's tag once it is stored. */
+  putPart(key: string, session: string, number: number, data: Buffer): Promise<string>;
+  /**
+   * Joins the tagged parts, numbered from 1 in order, into the blob; resolves once it is stored with
+   * exactly `size` bytes (else rejects and keeps nothing); a blob completed before resolves again.
+   */
+  complete(key: string, session: string, tags: string[], size: number): Promise<StoredBlob>;
+  /** Lets go of the parts sent; idempotent, also after `complete` (the blob then stays). */
+  abort(key: string, session: string): Promise<void>;
+}
+
+/** How a store keeps the bytes of unfinished resumable uploads. */
+export type ResumableStorage = { kind: 'in-place'; bytes: ResumableBytes } | { kind: 'parts'; parts: MultipartBlobs };
 
 /**
  * Bytes under generated keys. Guarantees, one a line (the conformance suite checks each):
@@ -63,8 +89,11 @@ export interface BlobStore {
   downloadUrl(key: string, headers: DownloadHeaders, expiresInSeconds: number): Promise<string | null>;
   /** Keys of committed blobs last written before `before` (ms), for the orphan sweep. */
   listOlderThan(before: number): AsyncIterable<string>;
-  /** Removes half-written staging files older than `before` (ms) that a crash left; returns how many. */
-  sweepStaging(before: number): Promise<number>;
+  /**
+   * Removes half-written staging files, and multipart uploads, started before `before` (ms) that a
+   * crash left, sparing multipart uploads whose blob key `inUse` names; returns how many.
+   */
+  sweepStaging(before: number, inUse: (keys: string[]) => Promise<Set<string>>): Promise<number>;
   /**
    * Frees the space that deleted blobs still hold in files shared with live ones, in files last
    * written before `before` (ms); returns the bytes freed (0 where every blob is an object or file of its own).
@@ -72,6 +101,6 @@ export interface BlobStore {
   reclaim(before: number): Promise<number>;
   /** Lets go of connections; the store is not used afterwards. */
   close(): void;
-  /** Resumable uploads' bytes kept in place, where the store can (local files); absent: each chunk is a blob. */
-  readonly resumable?: ResumableBytes;
+  /** Where unfinished resumable uploads' bytes wait: in place (local files) or as parts (S3). */
+  readonly resumable: ResumableStorage;
 }

@@ -7,7 +7,7 @@ import { pipeInto } from '../../util/pipe-into.js';
 import { readUpTo } from '../../util/read-up-to.js';
 import { removeFilesOlderThan } from '../../util/remove-old-files.js';
 import { BlobPacks, isPackedKey, MAX_PACKED } from './blob-packs.js';
-import type { BlobStore, ByteRange, StoredBlob } from './blob-store.js';
+import type { BlobStore, ByteRange, ResumableStorage, StoredBlob } from './blob-store.js';
 import { SharedRuns } from '../../util/shared-run.js';
 import { syncDir } from './sync-dir.js';
 import { LocalResumableBytes } from './local-resumable.js';
@@ -48,13 +48,16 @@ export class LocalBlobStore implements BlobStore {
   private readonly packs: BlobPacks;
   private readonly packUpTo: number;
   private readonly resumableDir: string;
-  readonly resumable: LocalResumableBytes;
+  /** Unfinished resumable uploads' files, under `<root>/resumable/`. */
+  readonly inPlace: LocalResumableBytes;
+  readonly resumable: ResumableStorage;
 
   constructor(root: string, options: LocalBlobOptions = {}) {
     this.blobsDir = join(root, 'blobs');
     this.stagingDir = join(root, 'tmp');
     this.resumableDir = join(root, 'resumable');
-    this.resumable = new LocalResumableBytes(this.resumableDir, (path, size) => this.adopt(path, size));
+    this.inPlace = new LocalResumableBytes(this.resumableDir, (path, size) => this.adopt(path, size));
+    this.resumable = { kind: 'in-place', bytes: this.inPlace };
     this.packsDir = join(root, 'packs');
     this.packs = new BlobPacks(this.packsDir);
     this.packUpTo = options.packUpTo ?? DEFAULT_PACK_UP_TO;
@@ -226,6 +229,7 @@ export class LocalBlobStore implements BlobStore {
     yield* this.packs.listOlderThan(before);
   }
 
+  /** Multipart uploads are S3's; every staging file here is a crash's leftover once old enough. */
   async sweepStaging(before: number): Promise<number> {
     return removeFilesOlderThan(this.stagingDir, before);
   }

@@ -14,7 +14,8 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { storageKey } from '../../core/ids.js';
-import type { BlobStore, ByteRange, DownloadHeaders, StoredBlob } from './blob-store.js';
+import type { BlobStore, ByteRange, DownloadHeaders, ResumableStorage, StoredBlob } from './blob-store.js';
+import { isGone, S3_MIN_PART_SIZE, S3Multipart } from './s3-multipart.js';
 
 export interface S3Config {
   /** Endpoint URL (MinIO, Ceph RGW, …); null: AWS's own endpoint for the region. */
@@ -31,7 +32,7 @@ export interface S3Config {
 const KEY = /^[0-9a-f]{32}$/;
 const PREFIX = 'blobs/';
 /** Each part is buffered in memory while it uploads: memory per upload is at most PART_SIZE x PART_CONCURRENCY. */
-const PART_SIZE = 5 << 20;
+const PART_SIZE = S3_MIN_PART_SIZE;
 const PART_CONCURRENCY = 2;
 
 /**
@@ -40,6 +41,8 @@ const PART_CONCURRENCY = 2;
  */
 export class S3BlobStore implements BlobStore {
   private readonly client: S3Client;
+  /** A resumable upload's bytes go to one multipart upload, part by part. */
+  readonly resumable: ResumableStorage;
 
   constructor(private readonly config: S3Config) {
     this.client = new S3Client({
@@ -51,6 +54,7 @@ export class S3BlobStore implements BlobStore {
       ...(config.endpoint ? { endpoint: config.endpoint } : {}),
       ...(config.credentials ? { credentials: config.credentials } : {}),
     });
+    this.resumable = { kind: 'parts', parts: new S3Multipart(this.client, config.bucket, (key) => this.objectKey(key)) };
   }
 
   private objectKey(key: string): string {
@@ -103,7 +107,7 @@ export class S3BlobStore implements BlobStore {
       );
       return object.Body as Readable;
     } catch (err) {
-      if (isMissing(err)) return null;
+      if (isGone(err)) return null;
       throw err;
     }
   }
@@ -113,7 +117,7 @@ export class S3BlobStore implements BlobStore {
       const head = await this.client.send(new HeadObjectCommand({ Bucket: this.config.bucket, Key: this.objectKey(key) }));
       return head.ContentLength ?? 0;
     } catch (err) {
-      if (isMissing(err)) return null;
+      if (isGone(err)) return null;
       throw err;
     }
   }
@@ -158,8 +162,8 @@ export class S3BlobStore implements BlobStore {
     } while (token);
   }
 
-  /** Aborts multipart uploads a crashed node left unfinished; servers without the listing call report 0. */
-  async sweepStaging(before: number): Promise<number> {
+  /** Aborts multipart uploads a crashed node left unfinished, but for those `inUse` names (unfinished resumable uploads); servers without the listing call report 0. */
+  async sweepStaging(before: number, inUse: (keys: string[]) => Promise<Set<string>>): Promise<number> {
     let aborted = 0;
     let keyMarker: string | undefined;
     let uploadIdMarker: string | undefined;
@@ -168,8 +172,10 @@ export class S3BlobStore implements BlobStore {
         const page = await this.client.send(
           new ListMultipartUploadsCommand({ Bucket: this.config.bucket, Prefix: PREFIX, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }),
         );
-        for (const upload of page.Uploads ?? []) {
-          if (!upload.Key || !upload.UploadId || !upload.Initiated || upload.Initiated.getTime() >= before) continue;
+        const old = (page.Uploads ?? []).filter((u) => u.Key && u.UploadId && u.Initiated && u.Initiated.getTime() < before && KEY.test(u.Key.slice(PREFIX.length)));
+        const used = await inUse(old.map((u) => u.Key!.slice(PREFIX.length)));
+        for (const upload of old) {
+          if (used.has(upload.Key!.slice(PREFIX.length))) continue;
           await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.config.bucket, Key: upload.Key, UploadId: upload.UploadId }));
           aborted++;
         }
@@ -191,8 +197,4 @@ export class S3BlobStore implements BlobStore {
   close(): void {
     this.client.destroy();
   }
-}
-
-function isMissing(err: unknown): boolean {
-  return err instanceof S3ServiceException && (err.name === 'NoSuchKey' || err.name === 'NotFound' || err.$metadata.httpStatusCode === 404);
 }

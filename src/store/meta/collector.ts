@@ -39,6 +39,7 @@ export class CollectorQueries implements CollectorRecords {
       .where('storage_key', 'in', keys)
       .unionAll(this.q.db.selectFrom('thumbnails').select('storage_key').where('storage_key', 'in', keys))
       .unionAll(this.q.db.selectFrom('resumable_segments').select('storage_key').where('storage_key', 'in', keys))
+      .unionAll(this.q.db.selectFrom('resumable_uploads').select((eb) => eb.fn.coalesce('multipart_key', eb.val('')).as('storage_key')).where('multipart_key', 'in', keys))
       .execute();
     return new Set(rows.map((r) => r.storage_key));
   }

@@ -1,6 +1,6 @@
 // The MetaStore over Kysely: each method handed to its domain's queries, all sharing one handle; the dialect files pick the SQL flavor.
 import type { Kysely } from 'kysely';
-import type { Comment, Entity, EntityType, ResumableSegment, Thumbnail } from '../../core/model.js';
+import type { Comment, Entity, EntityType, ResumableMultipart, ResumableSegment, Thumbnail } from '../../core/model.js';
 import { AttachmentQueries } from './attachments.js';
 import { ChatQueries } from './chat.js';
 import { CollectorQueries } from './collector.js';
@@ -124,7 +124,7 @@ export class KyselyMetaStore implements MetaStore {
   // --- resumable.ts ---
   createResumable(upload: NewResumable, options: { quotaBytes: number | null }) { return this.resumable.createResumable(upload, options); }
   getResumable(orgId: number, id: string) { return this.resumable.getResumable(orgId, id); }
-  addResumableSegment(orgId: number, id: string, segment: ResumableSegment, options: { quotaBytes: number | null }) { return this.resumable.addResumableSegment(orgId, id, segment, options); }
+  addResumableSegment(orgId: number, id: string, segment: ResumableSegment, options: { quotaBytes: number | null; multipart?: ResumableMultipart }) { return this.resumable.addResumableSegment(orgId, id, segment, options); }
   setResumableLength(orgId: number, id: string, length: number, options: { quotaBytes: number | null }) { return this.resumable.setResumableLength(orgId, id, length, options); }
   deleteResumable(orgId: number, id: string) { return this.resumable.deleteResumable(orgId, id); }
   expiredResumables(now: number, limit: number) { return this.resumable.expiredResumables(now, limit); }

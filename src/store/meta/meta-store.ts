@@ -1,5 +1,5 @@
 // The metadata contract: one interface per domain, joined in `MetaStore`, which every backend implements.
-import type { Attachment, ClaimedAttachment, Comment, Entity, EntityComment, EntityType, Issue, Message, Org, ResumableSegment, ResumableUpload, Thumbnail, User } from '../../core/model.js';
+import type { Attachment, ClaimedAttachment, Comment, Entity, EntityComment, EntityType, Issue, Message, Org, ResumableMultipart, ResumableSegment, ResumableUpload, Thumbnail, User } from '../../core/model.js';
 
 /** A user to record, with the sha256 of their OAuth token and API key (never the secrets). */
 export type NewUser = Omit<User, 'id'> & { tokenHash: string; apiKeyHash: string };
@@ -190,7 +190,7 @@ export interface ThumbnailRecords {
   insertThumbnail(thumbnail: Thumbnail): Promise<{ thumbnail: Thumbnail; duplicateKey: string | null }>;
 }
 
-export type NewResumable = Omit<ResumableUpload, 'offset' | 'segments'>;
+export type NewResumable = Omit<ResumableUpload, 'offset' | 'segments' | 'multipart'>;
 
 /** Resumable (tus) uploads: their state, received segments, quota reservations, and one writer at a time. */
 export interface ResumableRecords {
@@ -200,12 +200,18 @@ export interface ResumableRecords {
   /**
    * Records received bytes at `segment.start`, which must be the upload's offset (else conflict, and
    * nothing changes); a deferred-length upload's reservation grows with them, within the quota.
+   * `multipart`: the multipart upload this segment began, recorded with it.
    */
-  addResumableSegment(orgId: number, id: string, segment: ResumableSegment, options: { quotaBytes: number | null }): Promise<ResumableUpload>;
+  addResumableSegment(
+    orgId: number,
+    id: string,
+    segment: ResumableSegment,
+    options: { quotaBytes: number | null; multipart?: ResumableMultipart },
+  ): Promise<ResumableUpload>;
   /** Declares a deferred length, once, reserving it within the quota. */
   setResumableLength(orgId: number, id: string, length: number, options: { quotaBytes: number | null }): Promise<ResumableUpload>;
-  /** Removes the upload and its reservation; its segments' blob keys, for the BlobStore to delete; null: no such upload. */
-  deleteResumable(orgId: number, id: string): Promise<string[] | null>;
+  /** Removes the upload and its reservation; the upload as it was (its segments and multipart upload, for the BlobStore to let go of); null: no such upload. */
+  deleteResumable(orgId: number, id: string): Promise<ResumableUpload | null>;
   /** Unfinished uploads whose expiry has passed, at most `limit`. */
   expiredResumables(now: number, limit: number): Promise<Array<{ orgId: number; id: string }>>;
   /** Which of these upload ids are unfinished uploads still (of any org): the collector's sweep of bytes left behind. */
@@ -222,7 +228,7 @@ export interface ResumableRecords {
 export interface CollectorRecords {
   /** Removes temporary uploads whose expiry has passed, at most `limit` of them. */
   deleteExpired(now: number, limit: number): Promise<Released>;
-  /** Which of these blob keys some blob, thumbnail or resumable-upload segment row still uses. */
+  /** Which of these blob keys some blob, thumbnail, resumable-upload segment or resumable upload's multipart upload still uses. */
   knownBlobKeys(keys: string[]): Promise<Set<string>>;
   /**
    * Notes these unreferenced blob keys as suspected orphans (first seen `now`, unless seen before)

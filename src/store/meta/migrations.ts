@@ -247,6 +247,17 @@ function migrations(flavor: SqlFlavor): Record<string, Migration> {
           .execute();
       },
     },
+    '0009_resumable_multipart': {
+      async up(db: Kysely<any>) {
+        // On stores that join parts (S3): the multipart upload an upload's bytes go to, and each segment's part tags.
+        await db.schema.alterTable('resumable_uploads').addColumn('multipart_key', 'text').execute();
+        await db.schema.alterTable('resumable_uploads').addColumn('multipart_session', 'text').execute();
+        await db.schema.alterTable('resumable_uploads').addColumn('part_size', bigint).execute();
+        // A JSON array of tags; null: the segment's bytes wait whole in its storage_key blob.
+        await db.schema.alterTable('resumable_segments').addColumn('parts', 'text').execute();
+        await db.schema.createIndex('resumable_uploads_multipart_key').on('resumable_uploads').columns(['multipart_key']).execute();
+      },
+    },
   };
 }
 

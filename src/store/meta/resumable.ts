@@ -1,6 +1,6 @@
 // Queries of resumable (tus) uploads: their state and segments, and the quota their bytes reserve.
 import { AffixError } from '../../core/errors.js';
-import type { ResumableSegment, ResumableUpload } from '../../core/model.js';
+import type { ResumableMultipart, ResumableSegment, ResumableUpload } from '../../core/model.js';
 import type { NewResumable, ResumableRecords } from './meta-store.js';
 import type { QueryContext } from './query-context.js';
 import { checkQuota } from './quota.js';
@@ -36,10 +36,15 @@ export class ResumableQueries implements ResumableRecords {
     const row = await this.q.db.selectFrom('resumable_uploads').selectAll().where('org_id', '=', orgId).where('id', '=', id).executeTakeFirst();
     if (!row) return null;
     const segments = await this.q.db.selectFrom('resumable_segments').selectAll().where('upload_id', '=', id).orderBy('start').execute();
-    return toUpload(row, segments.map((s) => ({ start: num(s.start), size: num(s.size), sha256: s.sha256, storageKey: s.storage_key })));
+    return toUpload(row, segments.map(toSegment));
   }
 
-  async addResumableSegment(orgId: number, id: string, segment: ResumableSegment, options: { quotaBytes: number | null }): Promise<ResumableUpload> {
+  async addResumableSegment(
+    orgId: number,
+    id: string,
+    segment: ResumableSegment,
+    options: { quotaBytes: number | null; multipart?: ResumableMultipart },
+  ): Promise<ResumableUpload> {
     await this.q.transaction(async (trx) => {
       const row = await trx.selectFrom('resumable_uploads').select(['offset', 'length', 'reserved']).where('org_id', '=', orgId).where('id', '=', id).executeTakeFirst();
       if (!row) throw new AffixError('not_found', 'Upload not found');
@@ -48,8 +53,19 @@ export class ResumableQueries implements ResumableRecords {
       // A deferred length reserves as the bytes arrive.
       const grow = row.length === null ? Math.max(0, offset - num(row.reserved)) : 0;
       if (grow > 0) await checkQuota(this.q, trx, orgId, grow, options.quotaBytes);
-      await trx.insertInto('resumable_segments').values({ upload_id: id, start: segment.start, size: segment.size, sha256: segment.sha256, storage_key: segment.storageKey }).execute();
-      await trx.updateTable('resumable_uploads').set({ offset, reserved: num(row.reserved) + grow }).where('id', '=', id).execute();
+      await trx
+        .insertInto('resumable_segments')
+        .values({
+          upload_id: id,
+          start: segment.start,
+          size: segment.size,
+          sha256: segment.sha256,
+          storage_key: segment.storageKey,
+          parts: segment.parts === null ? null : JSON.stringify(segment.parts),
+        })
+        .execute();
+      const multipart = options.multipart ? { multipart_key: options.multipart.key, multipart_session: options.multipart.session, part_size: options.multipart.partSize } : {};
+      await trx.updateTable('resumable_uploads').set({ offset, reserved: num(row.reserved) + grow, ...multipart }).where('id', '=', id).execute();
     });
     return this.required(orgId, id);
   }
@@ -66,15 +82,14 @@ export class ResumableQueries implements ResumableRecords {
     return this.required(orgId, id);
   }
 
-  async deleteResumable(orgId: number, id: string): Promise<string[] | null> {
+  async deleteResumable(orgId: number, id: string): Promise<ResumableUpload | null> {
     return this.q.transaction(async (trx) => {
-      const segments = await trx
-        .deleteFrom('resumable_segments')
-        .where('upload_id', 'in', trx.selectFrom('resumable_uploads').select('id').where('org_id', '=', orgId).where('id', '=', id))
-        .returning('storage_key')
-        .execute();
+      const row = await trx.selectFrom('resumable_uploads').selectAll().where('org_id', '=', orgId).where('id', '=', id).executeTakeFirst();
+      if (!row) return null;
+      const segments = await trx.deleteFrom('resumable_segments').where('upload_id', '=', id).returningAll().execute();
       const deleted = await trx.deleteFrom('resumable_uploads').where('org_id', '=', orgId).where('id', '=', id).executeTakeFirst();
-      return Number(deleted.numDeletedRows) === 0 ? null : segments.map((s) => s.storage_key);
+      if (Number(deleted.numDeletedRows) === 0) return null;
+      return toUpload(row, segments.map(toSegment).sort((a, b) => a.start - b.start));
     });
   }
 
@@ -114,5 +129,19 @@ function toUpload(r: Row, segments: ResumableSegment[]): ResumableUpload {
     createdAt: num(r.created_at),
     expiresAt: num(r.expires_at),
     segments,
+    multipart:
+      r.multipart_key === null || r.multipart_key === undefined
+        ? null
+        : { key: r.multipart_key as string, session: r.multipart_session as string, partSize: num(r.part_size) },
+  };
+}
+
+function toSegment(s: Row): ResumableSegment {
+  return {
+    start: num(s.start),
+    size: num(s.size),
+    sha256: s.sha256 as string,
+    storageKey: s.storage_key as string,
+    parts: s.parts === null || s.parts === undefined ? null : (JSON.parse(s.parts as string) as string[]),
   };
 }

@@ -121,7 +121,11 @@ export interface Database {
     target: string;
     created_at: number;
     expires_at: number;
+    multipart_key: string | null;
+    multipart_session: string | null;
+    part_size: number | null;
   };
-  resumable_segments: { upload_id: string; start: number; size: number; sha256: string; storage_key: string };
+  /** `parts`: a JSON array of part tags, or null. */
+  resumable_segments: { upload_id: string; start: number; size: number; sha256: string; storage_key: string; parts: string | null };
   orphan_suspects: { storage_key: string; first_seen: number };
 }
