@@ -83,27 +83,28 @@ describe('resumable uploads on a store that joins parts (S3)', () => {
     assert.deepEqual(await backend.storedBlobKeys(), [`blobs/${attachment.storageKey}`], 'the bytes that waited for their parts are gone');
   });
 
-  it('keeps cut and irregular chunks of a deferred length, and a fresh node sends what waits as the last part and hashes the file', async () => {
+  it('keeps cut and irregular chunks of a deferred length across two nodes, sends what waits as the last part, and hashes the file', async () => {
     const file = randomBytes(11 * MIB + 12345);
     const id = await create(null);
+    const other = await openCore(loadConfig({ 'data-dir': dataDir, ...backend.flags }, {}));
     let offset = 0;
     const step = async (on: Affix, size: number, options: Parameters<typeof send>[4] = {}) => {
       const { upload, attachment } = await send(on, id, offset, file.subarray(offset, offset + size), options);
       offset = upload.offset;
       return { upload, attachment };
     };
-    await step(core, 700 * 1024); // waits whole
-    await step(core, 3 * MIB); // waits whole: 3.7 MiB, still short of a part
-    const joined = await step(core, 6 * MIB); // joins: one part, 4.7 MiB wait
-    assert.equal(joined.upload.multipart?.partSize, 5 * MIB);
-    // A PATCH announced at 4 MiB, cut after 1 MiB: what arrived is kept, as a part and the rest waiting.
-    await step(core, MIB, { announced: 4 * MIB });
-    await step(core, file.length - offset, { announced: null });
-    assert.equal(offset, file.length);
-    // Another process declares the length with an empty PATCH: it has no running hash and reads the file once.
-    const other = await openCore(loadConfig({ 'data-dir': dataDir, ...backend.flags }, {}));
     try {
-      const { attachment } = await send(other, id, offset, Buffer.alloc(0), { length: file.length });
+      await step(core, 700 * 1024); // waits whole
+      await step(core, 3 * MIB); // waits whole: 3.7 MiB, still short of a part
+      const joined = await step(core, 6 * MIB); // joins: one part, 4.7 MiB wait
+      assert.equal(joined.upload.multipart?.partSize, 5 * MIB);
+      // On the other node, which has not seen the first bytes: a PATCH announced at 4 MiB, cut after
+      // 1 MiB (what arrived is kept, as a part and the rest waiting), then the rest.
+      await step(other, MIB, { announced: 4 * MIB });
+      await step(other, file.length - offset, { announced: null });
+      assert.equal(offset, file.length);
+      // The first node declares the length with an empty PATCH: neither node knows the whole hash, so completion reads the file once.
+      const { attachment } = await send(core, id, offset, Buffer.alloc(0), { length: file.length });
       assert.ok(attachment);
       assert.equal(attachment.sha256, sha(file));
       assert.ok((await bytesOf(attachment)).equals(file));

@@ -171,6 +171,10 @@ describe('resumable uploads (tus 1.0) in both dialects', () => {
       // a 423 while it finishes); the client then asks again and resumes above zero.
       assert.ok(offsets.some((o) => o > 0 && o < file.length), `resumed above zero: ${offsets}`);
       assert.equal(sha(await download(done.body.url, zulip)), sha(file));
+      // The recorded digest (dedup goes by it) is the whole file's, though it arrived in two PATCHes.
+      const actor = await affix.server.core.identity.authenticate(tracker.authorization!.slice('OAuth '.length), 'tus');
+      const pathId = done.body.url.replace('/user_uploads/', '');
+      assert.equal((await affix.server.core.attachments.getByPath(actor, pathId)).sha256, sha(file));
     } finally {
       await proxy.close();
     }

@@ -8,7 +8,7 @@ import { AffixError } from './errors.js';
  * fails the stream as soon as the count passes the limit, so an oversized body is never stored whole.
  */
 export class Meter extends Transform {
-  readonly #hash: Hash = createHash('sha256');
+  readonly #hash: Hash | null;
   readonly #limit: number;
   readonly #tooLarge: () => AffixError;
   readonly #headLimit: number;
@@ -16,9 +16,10 @@ export class Meter extends Transform {
   #headBytes = 0;
   #bytes = 0;
 
-  /** `headBytes`: how many leading bytes to keep, for sniffing what the file is. */
-  constructor(limit: number, tooLarge: () => AffixError, headBytes = 0) {
+  /** `headBytes`: how many leading bytes to keep, for sniffing what the file is; `hashed`: false when the caller hashes elsewhere. */
+  constructor(limit: number, tooLarge: () => AffixError, headBytes = 0, hashed = true) {
     super({ highWaterMark: 1 << 20 });
+    this.#hash = hashed ? createHash('sha256') : null;
     this.#limit = limit;
     this.#tooLarge = tooLarge;
     this.#headLimit = headBytes;
@@ -30,7 +31,7 @@ export class Meter extends Transform {
       done(this.#tooLarge());
       return;
     }
-    this.#hash.update(chunk);
+    this.#hash?.update(chunk);
     if (this.#headBytes < this.#headLimit) {
       // A copy: the chunk itself moves on down the pipeline and may be reused.
       const part = Buffer.from(chunk.subarray(0, this.#headLimit - this.#headBytes));
@@ -51,6 +52,7 @@ export class Meter extends Transform {
 
   /** The hex sha256 of everything that passed; call once, after the stream ended. */
   digest(): string {
+    if (!this.#hash) throw new Error('this meter does not hash');
     return this.#hash.digest('hex');
   }
 }

@@ -153,7 +153,10 @@ export interface Thumbnail {
 export interface ResumableSegment {
   start: number;
   size: number;
-  /** Of this segment's own bytes. */
+  /**
+   * The sha256 of the upload's bytes from the first to this segment's last, when the process that
+   * received the segment had them all in order; '' otherwise.
+   */
   sha256: string;
   /**
    * The blob holding the bytes this segment leaves waiting: all of its own, or (when `parts` is set)

@@ -57,7 +57,8 @@ export async function metered<T>(chunk: Chunk, hash: Hash | null, sink: (meter: 
       hash?.update(data);
     });
   }
-  const meter = new Meter(chunk.room, chunk.overflow, 0);
+  // The chunk's bytes are hashed once, into the whole file's running hash (when known), not on their own.
+  const meter = new Meter(chunk.room, chunk.overflow, 0, false);
   const sunk = sink(meter).catch((err: unknown) => {
     // A sink that stops reading would leave the source waiting on a full meter.
     meter.destroy(err as Error);
@@ -94,6 +95,11 @@ export async function sha256Of(stream: Readable | null): Promise<string> {
   return hash.digest('hex');
 }
 
+const EMPTY_SHA256 = createHash('sha256').digest('hex');
+
+/** A segment's `sha256`: the running hash so far, if there is one. */
+export const digestSoFar = (hash: Hash | null): string => (hash ? hash.copy().digest('hex') : '');
+
 /** Uploads whose whole-file sha256 one process keeps running at once. */
 const RUNNING_HASHES_KEPT = 10_000;
 
@@ -119,10 +125,12 @@ export class RunningHashes {
     this.running.set(uploadId, { hash, offset });
   }
 
-  /** The hex digest of the upload's first `size` bytes, if this process has it. */
-  digest(uploadId: string, size: number): string | null {
-    const known = this.running.get(uploadId);
-    return known?.offset === size ? known.hash.copy().digest('hex') : null;
+  /** The hex digest of the upload's bytes so far: this process's running hash, or the one its last segment recorded; null: unknown. */
+  digestOf(upload: ResumableUpload): string | null {
+    const known = this.running.get(upload.id);
+    if (known?.offset === upload.offset) return known.hash.copy().digest('hex');
+    const last = upload.segments.at(-1);
+    return last?.sha256 && last.start + last.size === upload.offset ? last.sha256 : upload.offset === 0 ? EMPTY_SHA256 : null;
   }
 
   forget(uploadId: string): void {

@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import type { BlobStore, ResumableBytes } from '../store/blob/blob-store.js';
 import { AffixError } from './errors.js';
 import type { ResumableUpload } from './model.js';
-import { headOf, headRange, metered, refusal, RunningHashes, sha256Of, type Chunk, type Received, type UploadBytes } from './resumable-bytes.js';
+import { digestSoFar, headOf, headRange, metered, refusal, RunningHashes, sha256Of, type Chunk, type Received, type UploadBytes } from './resumable-bytes.js';
 import { stageUpload, type StagedUpload } from './uploads.js';
 
 /**
@@ -30,7 +30,7 @@ export class InPlace implements UploadBytes {
       return null;
     }
     this.hashes.keep(id, hash, offset + meter.bytes);
-    return { segment: { size: meter.bytes, sha256: meter.digest(), storageKey: `${id}@${offset}`, parts: null } };
+    return { segment: { size: meter.bytes, sha256: digestSoFar(hash), storageKey: `${id}@${offset}`, parts: null } };
   }
 
   /** Chunks are appended to the one file: nothing is taken over. */
@@ -45,7 +45,7 @@ export class InPlace implements UploadBytes {
     const [only] = uploads;
     if (uploads.length === 1 && only && !only.partial) {
       const size = only.offset;
-      const sha256 = this.hashes.digest(only.id, size) ?? (await sha256Of(await this.bytes.read(only.id)));
+      const sha256 = this.hashes.digestOf(only) ?? (await sha256Of(await this.bytes.read(only.id)));
       const head = await headOf(await this.bytes.read(only.id, headRange(size)));
       const { key, size: stored } = await this.bytes.complete(only.id);
       this.hashes.forget(only.id);

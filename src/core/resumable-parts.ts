@@ -4,7 +4,7 @@ import { Readable } from 'node:stream';
 import type { BlobStore, MultipartBlobs } from '../store/blob/blob-store.js';
 import { AffixError } from './errors.js';
 import type { ResumableMultipart, ResumableUpload } from './model.js';
-import { headOf, headRange, metered, refusal, RunningHashes, sha256Of, type Chunk, type Received, type UploadBytes } from './resumable-bytes.js';
+import { digestSoFar, headOf, headRange, metered, refusal, RunningHashes, sha256Of, type Chunk, type Received, type UploadBytes } from './resumable-bytes.js';
 import { stageUpload, type StagedUpload } from './uploads.js';
 
 const MIB = 1 << 20;
@@ -61,7 +61,7 @@ export class Parts implements UploadBytes {
     if (stored.status === 'fulfilled' && (refused || meter.bytes === 0)) await this.blobs.delete(stored.value.key);
     if (refused) throw refused;
     if (meter.bytes === 0 || stored.status !== 'fulfilled') return null;
-    return { segment: { size: meter.bytes, sha256: meter.digest(), storageKey: stored.value.key, parts: null } };
+    return { segment: { size: meter.bytes, sha256: digestSoFar(hash), storageKey: stored.value.key, parts: null } };
   }
 
   /** The waiting bytes and the chunk's, as whole parts; the rest waits as a new blob, or is the last part when the upload ends here. */
@@ -111,7 +111,7 @@ export class Parts implements UploadBytes {
       throw err;
     }
     return {
-      segment: { size: meter.bytes, sha256: meter.digest(), storageKey, parts: writer.tags },
+      segment: { size: meter.bytes, sha256: digestSoFar(hash), storageKey, parts: writer.tags },
       ...(began ? { began: await began } : {}),
     };
   }
@@ -139,9 +139,7 @@ export class Parts implements UploadBytes {
     const keys = waitingKeys(upload);
     const [key] = keys;
     if (keys.length !== 1 || !key) return this.joined(keys, limit);
-    const sha256 =
-      this.hashes.digest(upload.id, upload.offset) ??
-      (upload.segments.length === 1 ? upload.segments[0]!.sha256 : await sha256Of(await this.blobs.read(key)));
+    const sha256 = this.hashes.digestOf(upload) ?? (await sha256Of(await this.blobs.read(key)));
     return { key, size: upload.offset, sha256, head: await headOf(await this.blobs.read(key, headRange(upload.offset))) };
   }
 
@@ -175,7 +173,7 @@ export class Parts implements UploadBytes {
     }
     if (tags.length !== Math.ceil(size / multipart.partSize)) throw new AffixError('internal', `The upload has ${tags.length} parts for ${size} bytes`);
     const { key } = await this.parts.complete(multipart.key, multipart.session, tags, size);
-    const sha256 = this.hashes.digest(upload.id, size) ?? (await sha256Of(await this.blobs.read(key)));
+    const sha256 = this.hashes.digestOf(upload) ?? (await sha256Of(await this.blobs.read(key)));
     return { key, size, sha256, head: await headOf(await this.blobs.read(key, headRange(size))) };
   }
 

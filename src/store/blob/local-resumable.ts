@@ -3,9 +3,14 @@ import { constants, createReadStream } from 'node:fs';
 import { open, opendir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
+import { pipeInto } from '../../util/pipe-into.js';
 import type { ByteRange, ResumableBytes, StoredBlob } from './blob-store.js';
+import { DurableFileSink } from './durable-file-sink.js';
+import { syncDir } from './sync-dir.js';
 
 const UPLOAD_ID = /^[0-9a-f]{32}$/;
+/** A PATCH's bytes reach the disk while it arrives, so its final sync has little left to write. */
+const WRITEBACK_EVERY = 2 << 20;
 
 export class LocalResumableBytes implements ResumableBytes {
   constructor(
@@ -21,22 +26,23 @@ export class LocalResumableBytes implements ResumableBytes {
   }
 
   async append(uploadId: string, offset: number, source: Readable): Promise<number> {
-    const file = await open(this.pathOf(uploadId), constants.O_RDWR | constants.O_CREAT, 0o600);
+    const path = this.pathOf(uploadId);
+    // The first append makes the file: its directory entry is made durable too, before any answer.
+    let created = false;
+    const file = await open(path, constants.O_RDWR).catch(async (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+      created = true;
+      return open(path, constants.O_RDWR | constants.O_CREAT, 0o600);
+    });
     try {
       const { size } = await file.stat();
       if (size < offset) throw new Error(`upload ${uploadId} holds ${size} bytes, fewer than its recorded offset ${offset}`);
       // Bytes a killed process wrote past the recorded offset were never acknowledged: they go.
       if (size > offset) await file.truncate(offset);
-      let position = offset;
-      for await (const chunk of source as AsyncIterable<Buffer>) {
-        for (let done = 0; done < chunk.length; ) {
-          const { bytesWritten } = await file.write(chunk, done, chunk.length - done, position);
-          done += bytesWritten;
-          position += bytesWritten;
-        }
-      }
-      await file.datasync();
-      return position - offset;
+      const sink = new DurableFileSink(file, { position: offset, writebackEvery: WRITEBACK_EVERY });
+      await pipeInto(source, sink);
+      if (created) await syncDir(this.dir);
+      return sink.bytesWritten;
     } finally {
       await file.close();
     }
