@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Makes sure the servers the tests talk to are up on loopback: PostgreSQL (127.0.0.1:5432, database
-# `test`, trust for the current user) and Redis (127.0.0.1:6379). A stopped server is started; a
-# missing one is installed from Debian's packages (root or sudo needed). Skipped when the test
-# environment names its own servers (AFFIX_TEST_DATABASE_URL, AFFIX_TEST_REDIS_URL).
+# `test`, trust for the current user) and Redis (127.0.0.1:6379), and that the browser the browser
+# tests drive is there (Debian's Chromium). A stopped server is started; a missing one is installed
+# from Debian's packages (root or sudo needed). Skipped when the test environment names its own
+# (AFFIX_TEST_DATABASE_URL, AFFIX_TEST_REDIS_URL, AFFIX_TEST_CHROMIUM).
 set -euo pipefail
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else echo "need root for: $*" >&2; return 1; fi; }
@@ -47,5 +48,13 @@ ensure_redis() {
   redis_up || { echo "test-services: Redis did not come up" >&2; return 1; }
 }
 
+ensure_chromium() {
+  [ -n "${AFFIX_TEST_CHROMIUM:-}" ] && return 0
+  [ -x /usr/bin/chromium ] && return 0
+  apt_install chromium
+  [ -x /usr/bin/chromium ] || { echo "test-services: Chromium did not install" >&2; return 1; }
+}
+
 ensure_postgres
 ensure_redis
+ensure_chromium

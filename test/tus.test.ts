@@ -203,6 +203,7 @@ describe('resumable uploads (tus 1.0) in both dialects', () => {
     assert.equal(right.headers.get('upload-offset'), '5');
     const head = await raw('HEAD', location, tracker);
     assert.deepEqual([head.status, head.headers.get('upload-length'), head.headers.get('cache-control')], [200, '10', 'no-store']);
+    assert.equal(head.headers.get('upload-metadata'), `filename ${b64('f.bin')}`, 'the creation’s metadata, as tus says a HEAD must answer it');
     assert.ok(Date.parse(head.headers.get('upload-expires')!) > Date.now());
     assert.equal((await raw('HEAD', location, other)).status, 404, 'another user’s upload does not exist for them');
     // Another request holds the upload while a slow PATCH runs.
@@ -380,7 +381,7 @@ describe('CORS for browser clients on other origins (--cors-origins)', () => {
     assert.equal(created.status, 201);
     assert.equal(created.headers.get('access-control-allow-origin'), allowed);
     const exposed = created.headers.get('access-control-expose-headers')!.toLowerCase().split(',').map((h) => h.trim());
-    for (const header of ['location', 'upload-offset', 'upload-length', 'upload-expires', 'tus-resumable']) assert.ok(exposed.includes(header), header);
+    for (const header of ['location', 'upload-offset', 'upload-length', 'upload-metadata', 'upload-expires', 'tus-resumable']) assert.ok(exposed.includes(header), header);
     const head = await fetch(created.headers.get('location')!, { method: 'HEAD', headers: { ...zulip, origin: allowed, 'tus-resumable': '1.0.0' } });
     assert.equal(head.headers.get('access-control-allow-origin'), allowed);
     const stranger = await fetch(`${affix.url}/api/v1/tus`, { method: 'POST', headers: { ...zulip, origin: 'https://evil.example', 'tus-resumable': '1.0.0', 'upload-length': '3' } });

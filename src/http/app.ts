@@ -55,7 +55,7 @@ const CORS_REQUEST_HEADERS = [
 ];
 /** What its scripts may read of our answers: tus's headers, Tracker's pagination, downloads' validators. */
 const CORS_EXPOSED_HEADERS = [
-  'Location', 'Upload-Offset', 'Upload-Length', 'Upload-Expires', 'Upload-Concat', 'Upload-Defer-Length',
+  'Location', 'Upload-Offset', 'Upload-Length', 'Upload-Metadata', 'Upload-Expires', 'Upload-Concat', 'Upload-Defer-Length',
   'Tus-Resumable', 'Tus-Version', 'Tus-Extension', 'Tus-Max-Size', 'Tus-Checksum-Algorithm',
   'X-Total-Count', 'X-Total-Pages', 'Link', 'ETag', 'Content-Disposition', 'Content-Range',
 ];

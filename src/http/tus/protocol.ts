@@ -54,6 +54,8 @@ export async function tusRoutes(app: FastifyInstance, { core, endpoint: prefix, 
     if (upload.length === null) reply.header('upload-defer-length', '1');
     else reply.header('upload-length', String(upload.length));
     if (upload.partial) reply.header('upload-concat', 'partial');
+    const metadata = formatMetadata(upload.metadata);
+    if (metadata) reply.header('upload-metadata', metadata);
     reply.header('cache-control', 'no-store');
   };
 
@@ -202,6 +204,13 @@ export function parseMetadata(header: string | string[] | undefined): Record<str
     metadata[key] = value === undefined ? '' : Buffer.from(value, 'base64').toString('utf8');
   }
   return { ...metadata };
+}
+
+/** `Upload-Metadata` as a HEAD answers it (tus: the pairs the creation gave, values base64 again). */
+function formatMetadata(metadata: Record<string, string>): string {
+  return Object.entries(metadata)
+    .map(([key, value]) => (value === '' ? key : `${key} ${Buffer.from(value, 'utf8').toString('base64')}`))
+    .join(',');
 }
 
 /** `Upload-Checksum: <algorithm> <base64 digest>`; an algorithm not offered is 400. */
