@@ -142,6 +142,9 @@ describe('resumable uploads (tus 1.0) in both dialects', () => {
       const before = (await json(await fetch(`${affix.url}/api/v1/attachments`, { headers: zulip }))).attachments.length;
       const done = await tusUpload(file, { endpoint, headers, parallelUploads: 4, chunkSize: 512 * 1024, metadata: { filename: 'parallel.bin' } });
       assert.equal(done.status, 201);
+      // The final upload has a URL of its own, complete at the file's length.
+      const final = await raw('HEAD', done.url, headers);
+      assert.deepEqual([final.status, final.headers.get('upload-offset'), final.headers.get('upload-length')], [200, String(file.length), String(file.length)]);
       const content = done.body.url ?? done.body.content;
       assert.equal(sha(await download(content, headers)), sha(file));
       const listed = (await json(await fetch(`${affix.url}/api/v1/attachments`, { headers: zulip }))).attachments;
@@ -153,6 +156,31 @@ describe('resumable uploads (tus 1.0) in both dialects', () => {
     const unfinished = await raw('POST', '/v2/tus', { ...tracker, 'upload-concat': `final;${partial.headers.get('location')}` });
     assert.equal(unfinished.status, 400);
     assert.equal((await raw('POST', '/v2/tus', { ...tracker, 'upload-concat': 'final;/v2/attachments/1' })).status, 400);
+  });
+
+  it('remembers a completed upload until it expires: HEAD at its length, the final answer again for a client that lost it', async () => {
+    const file = randomBytes(100_000);
+    for (const [endpoint, headers] of [['/api/v1/tus', zulip], ['/v2/tus', tracker]] as const) {
+      const location = await create(endpoint, headers, file.length);
+      const done = await patch(location, headers, 0, file);
+      assert.equal(done.status, 200);
+      const answer = await json(done);
+      const head = await raw('HEAD', location, headers);
+      assert.deepEqual([head.status, head.headers.get('upload-offset'), head.headers.get('upload-length')], [200, String(file.length), String(file.length)]);
+      const again = await patch(location, headers, file.length, Buffer.alloc(0));
+      assert.equal(again.status, 200, 'an empty PATCH at the end answers the final answer again');
+      assert.deepEqual(await json(again), answer);
+      assert.equal((await patch(location, headers, 0, file)).status, 409, 'no bytes go to a complete upload');
+      assert.equal((await patch(location, headers, file.length, Buffer.from('x'))).status, 413);
+      if (endpoint === '/v2/tus') assert.equal((await raw('HEAD', location, other)).status, 404, 'still the uploader’s alone');
+    }
+    // Once the file is deleted, asking again finds nothing; expiry removes the record.
+    const location = await create('/v2/tus', tracker, 3);
+    const attachment = await json(await patch(location, tracker, 0, Buffer.from('abc')));
+    assert.equal((await fetch(`${affix.url}/v2/attachments/${attachment.id}`, { method: 'DELETE', headers: tracker })).status, 204);
+    assert.equal((await patch(location, tracker, 3, Buffer.alloc(0))).status, 404);
+    await affix.server.core.collector.collect(Date.now() + 25 * 3600_000);
+    assert.equal((await raw('HEAD', location, tracker)).status, 404);
   });
 
   it('keeps the bytes of a PATCH cut midway, and tus-js-client resumes from the durable offset', async () => {

@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { BlobStore, ByteRange, DownloadHeaders } from '../store/blob/blob-store.js';
-import type { MetaStore, Released } from '../store/meta/meta-store.js';
+import type { InsertOptions, MetaStore, Released } from '../store/meta/meta-store.js';
 import { describeContent } from '../media/describe.js';
 import { AffixError, notFound } from './errors.js';
 import type { Actor } from './identity.js';
@@ -66,8 +66,8 @@ export class Attachments {
     if (used && !used.has(staged.key)) await this.blobs.delete(staged.key);
   }
 
-  /** `completing`: the resumable uploads these bytes finish, removed with the insert. */
-  async commit(actor: Actor, staged: StagedUpload, rawName: string, target: UploadTarget, imported?: ImportedOrigin, completing?: string[]): Promise<Attachment> {
+  /** `resumable`: the resumable uploads these bytes finish, recorded complete with the insert. */
+  async commit(actor: Actor, staged: StagedUpload, rawName: string, target: UploadTarget, imported?: ImportedOrigin, resumable?: Pick<InsertOptions, 'completing' | 'concatenated'>): Promise<Attachment> {
     const name = cleanFileName(rawName);
     const now = imported?.createdAt ?? this.clock();
     let result;
@@ -90,10 +90,10 @@ export class Attachments {
         commentId: target.kind === 'issue' ? (target.comment?.id ?? null) : null,
         entityId: null,
         pathId: `${actor.org.id}/${randomBytes(1).toString('hex')}/${randomBytes(18).toString('base64url')}/${pathSegmentName(name)}`,
-      }, { quotaBytes: quota, ...(completing !== undefined ? { completing } : {}) });
+      }, { quotaBytes: quota, ...resumable });
     } catch (err) {
       // A resumable upload's bytes stay with it (its segments), to be completed again or expire.
-      if (completing === undefined) await this.discard(staged);
+      if (resumable === undefined) await this.discard(staged);
       throw err;
     }
     if (result.duplicateKey) await this.blobs.delete(result.duplicateKey);

@@ -203,4 +203,9 @@ export interface ResumableUpload {
   segments: ResumableSegment[];
   /** Where the bytes go on stores that join parts, once the first whole part has arrived; else null. */
   multipart: ResumableMultipart | null;
+  /**
+   * Once complete, the attachment it became: the record stays (at its length, with no bytes and no
+   * reservation) until it expires, so a client that lost the final answer can ask for it again.
+   */
+  attachmentId: number | null;
 }

@@ -1,7 +1,7 @@
 // Resumable uploads (tus, in both dialects): created with their length and quota reservation, fed by durable segments, completed into an attachment.
 import type { Readable } from 'node:stream';
 import type { BlobStore } from '../store/blob/blob-store.js';
-import type { MetaStore } from '../store/meta/meta-store.js';
+import type { MetaStore, NewResumable } from '../store/meta/meta-store.js';
 import type { Attachments, UploadTarget } from './attachments.js';
 import { AffixError, notFound } from './errors.js';
 import type { Actor } from './identity.js';
@@ -32,6 +32,13 @@ export interface AppendResult {
   staged: StagedUpload | null;
 }
 
+/** A final upload (tus concatenation): its partials' bytes staged as one file, and its own record, written complete with the file. */
+export interface Concatenation {
+  uploads: ResumableUpload[];
+  staged: StagedUpload;
+  final: NewResumable;
+}
+
 const MIB = 1 << 20;
 /** Partial uploads one final upload may name (tus-js-client's `parallelUploads` uses a handful). */
 const MAX_PARTIALS = 100;
@@ -54,22 +61,24 @@ export class Resumable {
   async create(actor: Actor, input: NewResumableUpload): Promise<ResumableUpload> {
     const limit = this.attachments.uploadLimit(actor.org);
     if (input.length !== null && input.length > limit) throw tooLarge(limit);
+    return this.meta.createResumable(this.record(actor, input), { quotaBytes: this.quota(actor) });
+  }
+
+  /** A new upload's record, living `ttlMs`. */
+  private record(actor: Actor, input: NewResumableUpload): NewResumable {
     const now = this.clock();
-    return this.meta.createResumable(
-      {
-        id: storageKey(),
-        orgId: actor.org.id,
-        ownerId: actor.user.id,
-        length: input.length,
-        partial: input.partial ?? false,
-        reserved: input.length ?? 0,
-        metadata: input.metadata,
-        target: input.target,
-        createdAt: now,
-        expiresAt: now + this.ttlMs,
-      },
-      { quotaBytes: this.quota(actor) },
-    );
+    return {
+      id: storageKey(),
+      orgId: actor.org.id,
+      ownerId: actor.user.id,
+      length: input.length,
+      partial: input.partial ?? false,
+      reserved: input.length ?? 0,
+      metadata: input.metadata,
+      target: input.target,
+      createdAt: now,
+      expiresAt: now + this.ttlMs,
+    };
   }
 
   /** The caller's own unfinished upload. */
@@ -95,6 +104,11 @@ export class Resumable {
     const held = await this.meta.withResumableLock(id, async () => {
       let upload = await this.get(actor, id);
       if (offset !== upload.offset) throw new AffixError('conflict', `Upload-Offset ${offset} is not the upload's offset ${upload.offset}`);
+      // Complete already: an empty PATCH at its end asks for the final answer again (one that was lost).
+      if (upload.attachmentId !== null) {
+        await drainEmpty(source);
+        return { upload, staged: null };
+      }
       if (options.length !== undefined && upload.length === null) {
         if (options.length > this.attachments.uploadLimit(actor.org)) throw tooLarge(this.attachments.uploadLimit(actor.org));
         if (options.length < upload.offset) throw new AffixError('bad_request', 'Upload-Length is less than the bytes already received');
@@ -132,9 +146,10 @@ export class Resumable {
 
   /**
    * Concatenation's final upload: the caller's complete partial uploads, in order, staged as one
-   * file. They are removed when the file is recorded (`complete`), never attachments of their own.
+   * file. They are removed when the file is recorded (`complete`), never attachments of their own;
+   * the final upload is recorded then, complete.
    */
-  async concatenate(actor: Actor, ids: string[]): Promise<{ uploads: ResumableUpload[]; staged: StagedUpload }> {
+  async concatenate(actor: Actor, ids: string[], input: Pick<NewResumableUpload, 'metadata' | 'target'>): Promise<Concatenation> {
     if (ids.length === 0 || ids.length > MAX_PARTIALS) throw new AffixError('bad_request', `Upload-Concat: final names 1 to ${MAX_PARTIALS} partial uploads`);
     if (new Set(ids).size !== ids.length) throw new AffixError('bad_request', 'Upload-Concat: final names a partial upload twice');
     const uploads = await Promise.all(ids.map((id) => this.get(actor, id)));
@@ -145,12 +160,19 @@ export class Resumable {
     const total = uploads.reduce((sum, u) => sum + u.offset, 0);
     const limit = this.attachments.uploadLimit(actor.org);
     if (total > limit) throw tooLarge(limit);
-    return { uploads, staged: await this.bytes.assemble(uploads, limit) };
+    const staged = await this.bytes.assemble(uploads, limit);
+    return { uploads, staged, final: this.record(actor, { length: total, metadata: input.metadata, target: input.target }) };
   }
 
-  /** Records completed bytes as an attachment (through the same path as every upload), then drops the uploads' segments. */
-  async complete(actor: Actor, uploads: ResumableUpload[], staged: StagedUpload, target: UploadTarget, name: string): Promise<Attachment> {
-    const attachment = await this.attachments.commit(actor, staged, name || 'file', target, undefined, uploads.map((u) => u.id));
+  /**
+   * Records completed bytes as an attachment (through the same path as every upload), the uploads
+   * complete with it (and `final`, a concatenation's), then drops what their bytes still hold.
+   */
+  async complete(actor: Actor, uploads: ResumableUpload[], staged: StagedUpload, target: UploadTarget, name: string, final?: NewResumable): Promise<Attachment> {
+    const attachment = await this.attachments.commit(actor, staged, name || 'file', target, undefined, {
+      completing: uploads.map((u) => u.id),
+      ...(final ? { concatenated: final } : {}),
+    });
     await this.bytes.release(uploads, staged);
     return attachment;
   }
@@ -165,12 +187,12 @@ export class Resumable {
   }
 
   /**
-   * Removes expired unfinished uploads and their bytes, and bytes whose upload a crash removed
-   * (untouched for `graceMs`); returns how many uploads expired.
+   * Removes expired uploads (unfinished ones with their bytes, and the records of complete ones), and
+   * bytes whose upload a crash removed (untouched for `graceMs`); returns how many unfinished uploads expired.
    */
   async collect(now: number, graceMs: number): Promise<number> {
     await this.bytes.sweep(now - graceMs, (ids) => this.meta.knownResumables(ids));
-    let removed = 0;
+    let unfinished = 0;
     for (;;) {
       const expired = await this.meta.expiredResumables(now, 100);
       let removedNow = 0;
@@ -179,15 +201,25 @@ export class Resumable {
         const held = await this.meta.withResumableLock(id, () => this.meta.deleteResumable(orgId, id));
         if (held?.value) {
           removedNow++;
+          if (held.value.attachmentId === null) unfinished++;
           await this.bytes.remove(held.value);
         }
       }
-      removed += removedNow;
-      if (removedNow === 0) return removed;
+      if (removedNow === 0) return unfinished;
     }
   }
 
   private quota(actor: Actor): number | null {
     return actor.org.uploadQuotaMib === null ? null : actor.org.uploadQuotaMib * MIB;
+  }
+}
+
+/** The body of a PATCH to a complete upload: nothing may come (413 past it). */
+async function drainEmpty(source: Readable): Promise<void> {
+  for await (const data of source as AsyncIterable<Buffer>) {
+    if (data.length > 0) {
+      source.destroy();
+      throw new AffixError('too_large', 'The upload is complete: no more bytes fit');
+    }
   }
 }

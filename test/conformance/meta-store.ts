@@ -273,5 +273,24 @@ export function metaStoreConformance(name: string, open: () => Promise<MetaStore
       assert.ok(!(await store.expiredResumables(40_000, 100)).some((e) => e.id === deferred.id), 'not before');
       assert.deepEqual([...(await store.knownResumables([deferred.id, first!.id]))], [deferred.id], 'a deleted upload is not known');
     });
+
+    it('records a completed resumable upload with its attachment: partials go, the upload stays without bytes or reservation, once', async () => {
+      const { store, org, user, attachment } = await fixture();
+      const id = (n: number) => `c${seq}`.padStart(5, '0') + `${n}`.padStart(27, '0');
+      const upload = (n: number, partial: boolean) => ({ id: id(n), orgId: org.id, ownerId: user.id, length: 3, partial, reserved: 3, metadata: {}, target: '', createdAt: 1, expiresAt: 50_000 });
+      await store.createResumable(upload(1, false), { quotaBytes: null });
+      await store.createResumable(upload(2, true), { quotaBytes: null });
+      await store.addResumableSegment(org.id, id(1), { start: 0, size: 3, sha256: 'x', storageKey: `seg-${seq}`, parts: ['"t"'] }, { quotaBytes: null, multipart: { key: `mpc-${seq}`, session: 's', partSize: 5 } });
+      const final = { ...upload(3, false), reserved: 0 };
+      const { attachment: file } = await store.insertAttachment(attachment({ size: 3 }), { quotaBytes: 10, completing: [id(1), id(2)], concatenated: final });
+      const done = await store.getResumable(org.id, id(1));
+      assert.equal(done?.attachmentId, file.id);
+      assert.deepEqual([done?.reserved, done?.segments, done?.multipart], [0, [], null], 'no bytes, no reservation, no multipart upload left to it');
+      assert.equal(await store.getResumable(org.id, id(2)), null, 'a partial upload goes whole');
+      const recorded = await store.getResumable(org.id, id(3));
+      assert.deepEqual([recorded?.attachmentId, recorded?.offset, recorded?.reserved], [file.id, 3, 0], 'the final upload, recorded complete');
+      await assert.rejects(store.insertAttachment(attachment({ size: 3 }), { quotaBytes: null, completing: [id(1)] }), (err: AffixError) => err.code === 'conflict', 'completed once');
+      assert.equal((await store.knownBlobKeys([`mpc-${seq}`, `seg-${seq}`])).size, 0);
+    });
   });
 }

@@ -6,7 +6,7 @@ import type { UploadTarget } from '../../core/attachments.js';
 import { AffixError } from '../../core/errors.js';
 import type { ResumableUpload } from '../../core/model.js';
 import type { StagedUpload } from '../../core/uploads.js';
-import { CHECKSUM_ALGORITHMS, type ChecksumAlgorithm } from '../../core/resumable.js';
+import { CHECKSUM_ALGORITHMS, type ChecksumAlgorithm, type Concatenation } from '../../core/resumable.js';
 import type { BodyTimeouts } from '../upload.js';
 
 export const TUS_VERSION = '1.0.0';
@@ -69,13 +69,15 @@ export async function tusRoutes(app: FastifyInstance, { core, endpoint: prefix, 
       ...(checksum ? { checksum } : {}),
     });
     describe(reply, upload);
+    // Complete before this request: the final answer again, for a client that lost it.
+    if (upload.attachmentId !== null) return dialect.answer(request, upload.attachmentId);
     return staged ? finish(request, [upload], staged, upload.target, upload.metadata.filename ?? '') : null;
   };
 
   /** Records the finished file where its target says, and renders the dialect's final answer. */
-  const finish = async (request: FastifyRequest, uploads: ResumableUpload[], staged: StagedUpload, encodedTarget: string, name: string) => {
+  const finish = async (request: FastifyRequest, uploads: ResumableUpload[], staged: StagedUpload, encodedTarget: string, name: string, final?: Concatenation['final']) => {
     const { target, after } = await dialect.resolve(request, encodedTarget);
-    const attachment = await core.resumable.complete(request.actor, uploads, staged, target, name);
+    const attachment = await core.resumable.complete(request.actor, uploads, staged, target, name, final);
     await after?.(attachment.id);
     return dialect.answer(request, attachment.id);
   };
@@ -104,9 +106,9 @@ export async function tusRoutes(app: FastifyInstance, { core, endpoint: prefix, 
       if (request.headers['upload-length'] !== undefined) throw new AffixError('bad_request', 'A final upload takes no Upload-Length');
       const metadata = parseMetadata(request.headers['upload-metadata']);
       const target = await dialect.target(request, metadata);
-      const { uploads, staged } = await core.resumable.concatenate(request.actor, partialIds(concat.slice('final;'.length)));
-      const answer = await finish(request, uploads, staged, target, metadata.filename ?? '');
-      reply.header('location', `${baseUrl(request)}${prefix}/${uploads[0]!.id}`);
+      const { uploads, staged, final } = await core.resumable.concatenate(request.actor, partialIds(concat.slice('final;'.length)), { metadata, target });
+      const answer = await finish(request, uploads, staged, target, metadata.filename ?? '', final);
+      reply.header('location', `${baseUrl(request)}${prefix}/${final.id}`);
       reply.header('upload-concat', concat);
       return reply.code(201).send(answer);
     }

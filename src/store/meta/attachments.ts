@@ -1,9 +1,9 @@
 // Queries of attachments and the blobs they share: insert under quota with dedup, lookups, lists, delete with release.
 import type { Kysely } from 'kysely';
-import { AffixError } from '../../core/errors.js';
 import type { Attachment, ClaimedAttachment } from '../../core/model.js';
 import type { AttachmentRecords, InsertOptions, NewAttachment, Page, Released } from './meta-store.js';
 import { attachmentBytes, checkQuota } from './quota.js';
+import { completeResumables, insertResumable } from './resumable.js';
 import { preparedQuery, type SlotOf } from './prepared-query.js';
 import type { QueryContext, Trx } from './query-context.js';
 import { attachmentQuery, num, paged, toAttachment } from './rows.js';
@@ -29,17 +29,13 @@ export class AttachmentQueries implements AttachmentRecords {
   private async recordAttachment(trx: Trx, a: NewAttachment, options: InsertOptions): Promise<{ id: number; blobKey: string }> {
     // In the same transaction as the insert, so concurrent uploads cannot all see room for themselves.
     await checkQuota(this.q, trx, a.orgId, a.size, options.quotaBytes, options.completing);
-    const completing = options.completing ?? [];
-    if (completing.length > 0) {
-      // The uploads' segment rows go with them; their blobs are the caller's to delete once this commits.
-      await trx.deleteFrom('resumable_segments').where('upload_id', 'in', completing).execute();
-      const done = await trx.deleteFrom('resumable_uploads').where('org_id', '=', a.orgId).where('id', 'in', completing).executeTakeFirst();
-      if (Number(done.numDeletedRows) !== completing.length) throw new AffixError('conflict', 'The upload was completed or removed meanwhile');
-    }
     // One statement, so concurrent uploads of identical bytes cannot both create a blob row.
     const [blob] = await this.queries.insertBlob(a, trx);
     const [row] = await this.queries.insertAttachment({ ...a, blobId: num(blob!.id) }, trx);
-    return { id: num(row!.id), blobKey: blob!.storage_key };
+    const id = num(row!.id);
+    if (options.completing?.length) await completeResumables(trx, a.orgId, options.completing, id);
+    if (options.concatenated) await insertResumable(trx, options.concatenated, { offset: options.concatenated.length ?? 0, attachment_id: id });
+    return { id, blobKey: blob!.storage_key };
   }
 
   // --- one attachment ---

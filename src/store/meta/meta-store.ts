@@ -138,8 +138,14 @@ export interface EntityRecords {
 /** How an attachment is recorded: against which quota, and whether it completes a resumable upload. */
 export interface InsertOptions {
   quotaBytes: number | null;
-  /** The resumable uploads this attachment completes (one, or a final upload's partials): removed in the same transaction, their reservations with them. */
+  /**
+   * The resumable uploads this attachment completes (one, or a final upload's partials), in the same
+   * transaction: their reservations and segments go; a partial upload goes whole, the others stay as
+   * the record of the file they became (`attachmentId`). Conflict if one is gone or complete already.
+   */
   completing?: string[];
+  /** A final upload (tus concatenation) to record as completed by this attachment. */
+  concatenated?: NewResumable;
 }
 
 /** Attachments and the reference-counted blobs they share. */
@@ -190,7 +196,7 @@ export interface ThumbnailRecords {
   insertThumbnail(thumbnail: Thumbnail): Promise<{ thumbnail: Thumbnail; duplicateKey: string | null }>;
 }
 
-export type NewResumable = Omit<ResumableUpload, 'offset' | 'segments' | 'multipart'>;
+export type NewResumable = Omit<ResumableUpload, 'offset' | 'segments' | 'multipart' | 'attachmentId'>;
 
 /** Resumable (tus) uploads: their state, received segments, quota reservations, and one writer at a time. */
 export interface ResumableRecords {

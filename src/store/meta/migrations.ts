@@ -247,7 +247,7 @@ function migrations(flavor: SqlFlavor): Record<string, Migration> {
           .execute();
       },
     },
-    '0009_resumable_multipart': {
+    '0009_resumable_multipart_and_completion': {
       async up(db: Kysely<any>) {
         // On stores that join parts (S3): the multipart upload an upload's bytes go to, and each segment's part tags.
         await db.schema.alterTable('resumable_uploads').addColumn('multipart_key', 'text').execute();
@@ -256,6 +256,9 @@ function migrations(flavor: SqlFlavor): Record<string, Migration> {
         // A JSON array of tags; null: the segment's bytes wait whole in its storage_key blob.
         await db.schema.alterTable('resumable_segments').addColumn('parts', 'text').execute();
         await db.schema.createIndex('resumable_uploads_multipart_key').on('resumable_uploads').columns(['multipart_key']).execute();
+        // Set once the upload is complete: the attachment it became (the row stays, without bytes or
+        // reservation, until it expires, so a client that lost the final answer can ask again).
+        await db.schema.alterTable('resumable_uploads').addColumn('attachment_id', bigint).execute();
       },
     },
   };

@@ -2,7 +2,7 @@
 import { AffixError } from '../../core/errors.js';
 import type { ResumableMultipart, ResumableSegment, ResumableUpload } from '../../core/model.js';
 import type { NewResumable, ResumableRecords } from './meta-store.js';
-import type { QueryContext } from './query-context.js';
+import type { QueryContext, Trx } from './query-context.js';
 import { checkQuota } from './quota.js';
 import { num, numOrNull, type Row } from './rows.js';
 
@@ -12,22 +12,7 @@ export class ResumableQueries implements ResumableRecords {
   async createResumable(u: NewResumable, options: { quotaBytes: number | null }): Promise<ResumableUpload> {
     await this.q.transaction(async (trx) => {
       await checkQuota(this.q, trx, u.orgId, u.reserved, options.quotaBytes);
-      await trx
-        .insertInto('resumable_uploads')
-        .values({
-          id: u.id,
-          org_id: u.orgId,
-          owner_id: u.ownerId,
-          length: u.length,
-          partial: u.partial ? 1 : 0,
-          offset: 0,
-          reserved: u.reserved,
-          metadata: JSON.stringify(u.metadata),
-          target: u.target,
-          created_at: u.createdAt,
-          expires_at: u.expiresAt,
-        })
-        .execute();
+      await insertResumable(trx, u, { offset: 0 });
     });
     return this.required(u.orgId, u.id);
   }
@@ -115,6 +100,46 @@ export class ResumableQueries implements ResumableRecords {
   }
 }
 
+/** Inserts an upload's row: a new one at offset 0, or a final upload (concatenation) recorded complete. */
+export async function insertResumable(trx: Trx, u: NewResumable, state: { offset: number; attachment_id?: number }): Promise<void> {
+  await trx
+    .insertInto('resumable_uploads')
+    .values({
+      id: u.id,
+      org_id: u.orgId,
+      owner_id: u.ownerId,
+      length: u.length,
+      partial: u.partial ? 1 : 0,
+      offset: state.offset,
+      reserved: state.attachment_id === undefined ? u.reserved : 0,
+      metadata: JSON.stringify(u.metadata),
+      target: u.target,
+      created_at: u.createdAt,
+      expires_at: u.expiresAt,
+      attachment_id: state.attachment_id ?? null,
+    })
+    .execute();
+}
+
+/**
+ * Inside the transaction recording `attachmentId`: the uploads it completes lose their segments and
+ * reservations; partial ones go, the others stay as the record of the file they became. Conflict
+ * when one is gone, complete already, or another org's.
+ */
+export async function completeResumables(trx: Trx, orgId: number, ids: string[], attachmentId: number): Promise<void> {
+  await trx.deleteFrom('resumable_segments').where('upload_id', 'in', ids).execute();
+  const partials = await trx.deleteFrom('resumable_uploads').where('org_id', '=', orgId).where('id', 'in', ids).where('partial', '=', 1).where('attachment_id', 'is', null).executeTakeFirst();
+  const whole = await trx
+    .updateTable('resumable_uploads')
+    .set({ attachment_id: attachmentId, reserved: 0, multipart_key: null, multipart_session: null, part_size: null })
+    .where('org_id', '=', orgId)
+    .where('id', 'in', ids)
+    .where('partial', '=', 0)
+    .where('attachment_id', 'is', null)
+    .executeTakeFirst();
+  if (Number(partials.numDeletedRows) + Number(whole.numUpdatedRows) !== ids.length) throw new AffixError('conflict', 'The upload was completed or removed meanwhile');
+}
+
 function toUpload(r: Row, segments: ResumableSegment[]): ResumableUpload {
   return {
     id: r.id as string,
@@ -133,6 +158,7 @@ function toUpload(r: Row, segments: ResumableSegment[]): ResumableUpload {
       r.multipart_key === null || r.multipart_key === undefined
         ? null
         : { key: r.multipart_key as string, session: r.multipart_session as string, partSize: num(r.part_size) },
+    attachmentId: numOrNull(r.attachment_id),
   };
 }
 

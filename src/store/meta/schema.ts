@@ -124,6 +124,7 @@ export interface Database {
     multipart_key: string | null;
     multipart_session: string | null;
     part_size: number | null;
+    attachment_id: number | null;
   };
   /** `parts`: a JSON array of part tags, or null. */
   resumable_segments: { upload_id: string; start: number; size: number; sha256: string; storage_key: string; parts: string | null };
