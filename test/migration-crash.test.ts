@@ -13,27 +13,39 @@ import { CLI } from './harness.js';
 
 const KILL_POINTS = 24;
 
-/** Starts `affix user add` on a fresh data directory and SIGKILLs it `delayMs` after its database file appears. */
-async function killDuringMigration(dataDir: string, delayMs: number): Promise<'killed' | 'finished'> {
+/**
+ * Starts `affix user add` on a fresh data directory and SIGKILLs it `delayMs` after its database file
+ * appears (never, when null); how long the process lived after the file appeared, and whether the kill landed.
+ */
+async function killDuringMigration(dataDir: string, delayMs: number | null): Promise<{ outcome: 'killed' | 'finished'; livedMs: number }> {
   const child = spawn(process.execPath, [CLI, 'user', 'add', '--org', '1', '--login', 'first', '--data-dir', dataDir], { stdio: 'ignore' });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const database = join(dataDir, 'affix.sqlite');
   const deadline = Date.now() + 10_000;
   while (!existsSync(database) && child.exitCode === null && Date.now() < deadline) await sleep(0.2);
+  const appeared = performance.now();
+  if (delayMs === null) {
+    await exited;
+    return { outcome: 'finished', livedMs: performance.now() - appeared };
+  }
   if (delayMs > 0) await sleep(delayMs);
   const killed = child.kill('SIGKILL') && child.exitCode === null;
   await exited;
-  return killed ? 'killed' : 'finished';
+  return { outcome: killed ? 'killed' : 'finished', livedMs: performance.now() - appeared };
 }
 
 describe('schema migrations and crashes (SQLite)', { skip: process.env.AFFIX_TEST_BACKEND === 'postgres-s3' }, () => {
   it(`a start killed at any of ${KILL_POINTS} points while migrating leaves a database the next start opens`, async () => {
+    // How long a start undisturbed lives once its database file exists (about 35 ms here): the kill
+    // points are spread over that window, so they land in the migrations on a fast machine or a slow one.
+    const probe = await mkdtemp(join(tmpdir(), 'affix-migration-crash-'));
+    const { livedMs } = await killDuringMigration(probe, null);
+    await rm(probe, { recursive: true, force: true });
     let killedMidway = 0;
     for (let point = 0; point < KILL_POINTS; point++) {
       const dataDir = await mkdtemp(join(tmpdir(), 'affix-migration-crash-'));
       try {
-        // Spread over the first ~70 ms of the database's life: the migrations run in that window.
-        if ((await killDuringMigration(dataDir, point * 3)) === 'killed') killedMidway++;
+        if ((await killDuringMigration(dataDir, (point * livedMs) / KILL_POINTS)).outcome === 'killed') killedMidway++;
         const core = await openCore(loadConfig({ 'data-dir': dataDir }, {}));
         try {
           const { user } = await core.identity.addUser({ orgExtId: '1', login: `after-${point}`, display: 'after' });
