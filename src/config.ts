@@ -16,6 +16,8 @@ export interface Config {
   temporaryTtlMs: number;
   /** How long an unfinished resumable (tus) upload lives before the collector removes it. */
   resumableTtlMs: number;
+  /** How long a web UI session lives after sign-in. */
+  sessionTtlMs: number;
   /** How often the server runs the collector; 0 turns the timer off (`affix gc` still works). */
   gcIntervalMs: number;
   /** Images with more pixels than this get no thumbnail (422) and are never decoded. */
@@ -60,6 +62,7 @@ const OPTIONS = {
   'max-file-size': { env: 'AFFIX_MAX_FILE_SIZE', default: '1024MiB', parse: parseSize },
   'temporary-ttl': { env: 'AFFIX_TEMPORARY_TTL', default: '24h', parse: parseDuration },
   'resumable-ttl': { env: 'AFFIX_RESUMABLE_TTL', default: '24h', parse: parseDuration },
+  'session-ttl': { env: 'AFFIX_SESSION_TTL', default: '7d', parse: parseDuration },
   'gc-interval': { env: 'AFFIX_GC_INTERVAL', default: '10m', parse: parseDuration },
   'thumbnail-max-pixels': { env: 'AFFIX_THUMBNAIL_MAX_PIXELS', default: '50000000', parse: parsePositiveInteger },
   'thumbnail-timeout': { env: 'AFFIX_THUMBNAIL_TIMEOUT', default: '10s', parse: parseDuration },
@@ -111,6 +114,7 @@ export function loadConfig(flags: Partial<Record<OptionName, string | undefined>
     maxFileSize: read('max-file-size'),
     temporaryTtlMs: read('temporary-ttl'),
     resumableTtlMs: read('resumable-ttl'),
+    sessionTtlMs: read('session-ttl'),
     gcIntervalMs: read('gc-interval'),
     thumbnailMaxPixels: read('thumbnail-max-pixels'),
     thumbnailTimeoutMs: read('thumbnail-timeout'),

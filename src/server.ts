@@ -13,7 +13,7 @@ import { openSqliteMetaStore } from './store/meta/sqlite.js';
 
 type CoreConfig = Pick<
   Config,
-  'dataDir' | 'packFilesUpTo' | 'maxFileSize' | 'temporaryTtlMs' | 'resumableTtlMs' | 'authCacheMs' | 'thumbnailMaxPixels' | 'thumbnailTimeoutMs' | 'thumbnailMemoryBytes' | 'databaseUrl' | 'databaseSchema' | 's3'
+  'dataDir' | 'packFilesUpTo' | 'maxFileSize' | 'temporaryTtlMs' | 'resumableTtlMs' | 'sessionTtlMs' | 'authCacheMs' | 'thumbnailMaxPixels' | 'thumbnailTimeoutMs' | 'thumbnailMemoryBytes' | 'databaseUrl' | 'databaseSchema' | 's3'
 >;
 
 /**
@@ -36,7 +36,7 @@ export async function openCore(config: CoreConfig): Promise<Affix> {
     timeoutSeconds: Math.max(1, Math.ceil(config.thumbnailTimeoutMs / 1000)),
     memoryBytes: config.thumbnailMemoryBytes,
   });
-  return new Affix(meta, blobs, thumbnailer, { maxFileSize: config.maxFileSize, temporaryTtlMs: config.temporaryTtlMs, resumableTtlMs: config.resumableTtlMs, scratchDir, authCacheMs: config.authCacheMs });
+  return new Affix(meta, blobs, thumbnailer, { maxFileSize: config.maxFileSize, temporaryTtlMs: config.temporaryTtlMs, resumableTtlMs: config.resumableTtlMs, sessionTtlMs: config.sessionTtlMs, scratchDir, authCacheMs: config.authCacheMs });
 }
 
 /** Connects before serving, so a wrong URL stops the start instead of every request. */

@@ -105,7 +105,7 @@ describe('the affix command', () => {
 
   it('gc runs the collector once and prints its report', async () => {
     const { stdout } = await run(process.execPath, [CLI, 'gc', '--data-dir', dataDir]);
-    assert.deepEqual(Object.keys(JSON.parse(stdout)).sort(), ['blobsDeleted', 'bytesReclaimed', 'expired', 'orphansRemoved', 'resumableExpired', 'stagingRemoved']);
+    assert.deepEqual(Object.keys(JSON.parse(stdout)).sort(), ['blobsDeleted', 'bytesReclaimed', 'expired', 'orphansRemoved', 'resumableExpired', 'sessionsExpired', 'stagingRemoved']);
   });
 
   it('refuses unknown commands and bad flags with usage and a non-zero exit', async () => {

@@ -6,7 +6,7 @@ import { openCore, startServer } from '../server.js';
 
 const USAGE = `Usage:
   affix serve [--port N] [--host H] [--data-dir D] [--public-url URL] [--max-file-size SIZE]
-              [--temporary-ttl DURATION] [--resumable-ttl DURATION] [--gc-interval DURATION] [--thumbnail-max-pixels N]
+              [--temporary-ttl DURATION] [--resumable-ttl DURATION] [--session-ttl DURATION] [--gc-interval DURATION] [--thumbnail-max-pixels N]
               [--thumbnail-timeout DURATION] [--thumbnail-memory SIZE] [--accel-redirect PREFIX]
               [--rate-limit N] [--log-level LEVEL] [--auth-cache DURATION] [--pack-files-up-to SIZE]
               [--header-timeout DURATION] [--idle-timeout DURATION] [--request-timeout DURATION]

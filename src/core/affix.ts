@@ -9,7 +9,9 @@ import { Entities } from './entities.js';
 import { Identity } from './identity.js';
 import { Issues } from './issues.js';
 import { Resumable } from './resumable.js';
+import { Sessions } from './sessions.js';
 import { Thumbnails } from './thumbnails.js';
+import { Usage } from './usage.js';
 
 export interface CoreLimits extends UploadLimits {
   /** A local directory for short-lived files: images copied out of a remote BlobStore for libvips. */
@@ -18,6 +20,8 @@ export interface CoreLimits extends UploadLimits {
   authCacheMs?: number;
   /** How long an unfinished resumable upload lives. */
   resumableTtlMs: number;
+  /** How long a web UI session lives after sign-in. */
+  sessionTtlMs: number;
 }
 
 /** Everything Affix does, one service per domain; the HTTP layer holds one of these. */
@@ -29,6 +33,8 @@ export class Affix {
   readonly chat: Chat;
   readonly thumbnails: Thumbnails;
   readonly resumable: Resumable;
+  readonly sessions: Sessions;
+  readonly usage: Usage;
   readonly collector: Collector;
 
   constructor(
@@ -45,7 +51,9 @@ export class Affix {
     this.chat = new Chat(meta, limits.temporaryTtlMs, clock);
     this.thumbnails = new Thumbnails(meta, blobs, this.attachments, thumbnailer, limits.scratchDir, clock);
     this.resumable = new Resumable(meta, blobs, this.attachments, limits.resumableTtlMs, clock);
-    this.collector = new Collector(meta, blobs, limits.scratchDir, this.resumable, clock);
+    this.sessions = new Sessions(meta, this.identity, limits.sessionTtlMs, clock);
+    this.usage = new Usage(meta, this.attachments);
+    this.collector = new Collector(meta, blobs, limits.scratchDir, this.resumable, this.sessions, clock);
   }
 
   async close(): Promise<void> {

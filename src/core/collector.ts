@@ -4,6 +4,7 @@ import type { MetaStore } from '../store/meta/meta-store.js';
 import { removeFilesOlderThan } from '../util/remove-old-files.js';
 import { deleteReleased } from './attachments.js';
 import type { Resumable } from './resumable.js';
+import type { Sessions } from './sessions.js';
 
 export interface CollectorReport {
   expired: number;
@@ -14,6 +15,8 @@ export interface CollectorReport {
   bytesReclaimed: number;
   /** Unfinished resumable uploads past their expiry, removed with their bytes and reservations. */
   resumableExpired: number;
+  /** Web UI sessions past their expiry. */
+  sessionsExpired: number;
 }
 
 /** Blob files younger than this are never treated as orphans: their transaction may still be running. */
@@ -28,6 +31,7 @@ export class Collector {
     /** The thumbnailer's scratch directory, swept of copies a crash left. */
     private readonly scratchDir: string,
     private readonly resumable: Resumable,
+    private readonly sessions: Sessions,
     private readonly clock: () => number,
   ) {}
 
@@ -37,8 +41,9 @@ export class Collector {
    * start of its upload, however long ago) is referenced by then. `now` is for tests.
    */
   async collect(now = this.clock()): Promise<CollectorReport> {
-    const report: CollectorReport = { expired: 0, blobsDeleted: 0, stagingRemoved: 0, orphansRemoved: 0, bytesReclaimed: 0, resumableExpired: 0 };
+    const report: CollectorReport = { expired: 0, blobsDeleted: 0, stagingRemoved: 0, orphansRemoved: 0, bytesReclaimed: 0, resumableExpired: 0, sessionsExpired: 0 };
     report.resumableExpired = await this.resumable.collect(now, ORPHAN_GRACE_MS);
+    report.sessionsExpired = await this.sessions.collect(now);
     for (;;) {
       const released = await this.meta.deleteExpired(now, BATCH);
       if (released.count === 0) break;

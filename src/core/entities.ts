@@ -1,5 +1,5 @@
 // Tracker entities (projects, portfolios, goals): created, found by id or short id, and the files attached to them.
-import type { MetaStore, Page } from '../store/meta/meta-store.js';
+import type { EntitySearch, MetaStore, Page } from '../store/meta/meta-store.js';
 import type { Attachments } from './attachments.js';
 import { claimOf, requireCommentContent } from './claims.js';
 import { AffixError, notFound } from './errors.js';
@@ -63,5 +63,13 @@ export class Entities {
     const found = await this.attachments.get(actor, id);
     if (found.entityId !== entity.id) throw notFound('Attachment');
     return found;
+  }
+
+  search(actor: Actor, type: EntityType, search: EntitySearch, page?: Page): Promise<Entity[]> {
+    return this.meta.searchEntities(actor.org.id, type, search, page);
+  }
+
+  count(actor: Actor, type: EntityType, search: EntitySearch): Promise<number> {
+    return this.meta.countEntities(actor.org.id, type, search);
   }
 }

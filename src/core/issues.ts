@@ -1,11 +1,11 @@
 // Tracker issues and their comments: created, found by key or id, changed, and the files on them.
-import type { MetaStore, Page } from '../store/meta/meta-store.js';
+import type { IssueSearch, MetaStore, Page } from '../store/meta/meta-store.js';
 import { visibleTo } from './attachments.js';
 import { claimOf, requireCommentContent } from './claims.js';
 import { AffixError, notFound } from './errors.js';
 import type { Actor } from './identity.js';
 import { isHex24, parseId } from './ids.js';
-import type { Attachment, Comment, Issue } from './model.js';
+import type { Attachment, Comment, Issue, Queue } from './model.js';
 
 const QUEUE_KEY = /^[A-Z][A-Z0-9]{0,31}$/;
 
@@ -109,5 +109,23 @@ export class Issues {
 
   countAttachments(actor: Actor, issue: Issue): Promise<number> {
     return this.meta.countIssueAttachments(actor.org.id, issue.id);
+  }
+
+  // --- queues and search ---
+
+  listQueues(actor: Actor, page?: Page): Promise<Queue[]> {
+    return this.meta.listQueues(actor.org.id, page);
+  }
+
+  countQueues(actor: Actor): Promise<number> {
+    return this.meta.countQueues(actor.org.id);
+  }
+
+  search(actor: Actor, search: IssueSearch, page?: Page): Promise<Issue[]> {
+    return this.meta.searchIssues(actor.org.id, search, page);
+  }
+
+  count(actor: Actor, search: IssueSearch): Promise<number> {
+    return this.meta.countIssues(actor.org.id, search);
   }
 }

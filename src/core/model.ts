@@ -37,6 +37,15 @@ export interface Issue {
   updatedAt: number;
 }
 
+/** A Tracker queue: made with its first issue. */
+export interface Queue {
+  id: number;
+  key: string;
+  createdAt: number;
+  /** Issues in it. */
+  issues: number;
+}
+
 export interface Comment {
   id: number;
   /** 24 hex characters; what Tracker shows as an attachment's `commentId`. */

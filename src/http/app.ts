@@ -1,6 +1,7 @@
 // The HTTP face of Affix: a Fastify app that translates requests to core calls and core results to each dialect's JSON.
 import fastifySwagger from '@fastify/swagger';
 import fastifyFormbody from '@fastify/formbody';
+import fastifyCookie from '@fastify/cookie';
 import fastifyCors from '@fastify/cors';
 import fastifyRateLimit from '@fastify/rate-limit';
 import type { Socket } from 'node:net';
@@ -16,7 +17,9 @@ import { rawErrorResponse, renderProblem } from './dialect-errors.js';
 import { toProblem, type Problem } from './problem.js';
 import type { BodyTimeouts } from './upload.js';
 import { zulipRoutes } from './zulip/routes.js';
+import { sessionSecret } from './session.js';
 import { trackerRoutes } from './tracker/routes.js';
+import { uiRoutes } from './ui/routes.js';
 import { TUS_CONTENT_TYPE } from './tus/protocol.js';
 
 export interface ServerTimeouts extends BodyTimeouts {
@@ -147,6 +150,8 @@ export async function buildApp({
     sendProblem(request, reply, { status: 404, code: 'not_found', message: `No route for ${request.method} ${request.url.slice(0, 200)}`, details: {} }),
   );
 
+  // The web UI's session cookie (./session.ts), parsed before the rate limit keys on it; the API's clients send an Authorization header instead.
+  await app.register(fastifyCookie);
   await app.register(fastifySwagger, {
     openapi: {
       info: { title: 'Affix', version: '0.1.0', description: 'File attachments with Yandex Tracker and Zulip compatible APIs' },
@@ -182,22 +187,25 @@ export async function buildApp({
   app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   const send = contentSender(core, accelRedirect);
-  await app.register(trackerRoutes, { core, baseUrl, send, timeouts });
   const origins = (request: FastifyRequest) =>
     [...new Set([publicUrl, `${request.protocol}://${request.host}`].filter((o): o is string => o !== null).map((o) => new URL(o).origin.toLowerCase()))];
+  await app.register(trackerRoutes, { core, baseUrl, send, timeouts, origins });
   await app.register(zulipRoutes, { core, baseUrl, timeouts, origins, send });
+  await app.register(uiRoutes, { core, baseUrl, origins });
   return app;
 }
 
 /**
  * One budget per credential, however its header is spelled (`OAuth`/`Bearer`, any case or spacing,
- * any base64 of the same Basic pair): the secret's hash, so no secret is kept as a key. Without a
- * credential, one per address.
+ * any base64 of the same Basic pair), or per web UI session: the secret's hash, so no secret is kept
+ * as a key. Without either, one per address.
  */
 function rateLimitKey(request: FastifyRequest): string {
   const credential = parseCredential(request.headers.authorization);
   if (credential?.kind === 'token') return `token:${hashSecret(credential.token)}`;
   if (credential?.kind === 'basic' && credential.apiKey) return `apikey:${hashSecret(credential.apiKey)}`;
+  const session = sessionSecret(request);
+  if (session) return `session:${hashSecret(session)}`;
   return `ip:${request.ip}`;
 }
 

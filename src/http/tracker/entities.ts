@@ -7,7 +7,8 @@ import { AffixError } from '../../core/errors.js';
 import type { Actor } from '../../core/identity.js';
 import { parseId } from '../../core/ids.js';
 import type { Entity } from '../../core/model.js';
-import { paginate } from './pagination.js';
+import { DEFAULT_PER_PAGE, paginate, requestedPage } from './pagination.js';
+import { entitySearchOf, EntitySearchBody } from './search.js';
 import { AttachmentIds, queryFileName, type TrackerOptions } from './params.js';
 import { attachmentJson, entityCommentJson, entityJson } from './render.js';
 
@@ -55,6 +56,20 @@ export async function entityRoutes(instance: FastifyInstance, { core, baseUrl }:
       return reply.code(201).send(entityJson(baseUrl(request), entity));
     },
   );
+
+  // Tracker's entity search: `{hits, pages, values, orderBy}`, `perPage` (50) and `page` in the query.
+  app.post('/v2/entities/:type/_search', { schema: { params: Type.Object({ type: Type.String() }), body: EntitySearchBody } }, async (request) => {
+    const type = core.entities.type(request.params.type);
+    const search = entitySearchOf(request.body);
+    const page = requestedPage(request) ?? { number: 1, perPage: DEFAULT_PER_PAGE, limit: DEFAULT_PER_PAGE, offset: 0 };
+    const [entities, hits] = await Promise.all([core.entities.search(request.actor, type, search, page), core.entities.count(request.actor, type, search)]);
+    return {
+      hits,
+      pages: Math.max(1, Math.ceil(hits / page.perPage)),
+      values: entities.map((e) => entityJson(baseUrl(request), e)),
+      orderBy: search.order.field,
+    };
+  });
 
   app.get('/v2/entities/:type/:id', { schema: { params: EntityParams, querystring: Expand } }, async (request) =>
     render(request, await entityOf(request)),

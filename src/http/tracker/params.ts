@@ -1,5 +1,6 @@
 // What the Tracker route files share: their options, the common parameter schemas, and lookups of the records they name.
 import type { FastifyRequest } from 'fastify';
+import type { Origins } from '../session.js';
 import { Type } from '@sinclair/typebox';
 import type { Affix } from '../../core/affix.js';
 import { AffixError, notFound } from '../../core/errors.js';
@@ -16,6 +17,8 @@ export interface TrackerOptions {
   /** Answers downloads (bytes, ranges, 304s, or an X-Accel-Redirect). */
   send: ContentSender;
   timeouts: BodyTimeouts;
+  /** This server's own origins, for writes made with the web UI's session cookie. */
+  origins: Origins;
 }
 
 export const IssueParams = Type.Object({ issue: Type.String({ description: 'Issue key (QUEUE-1) or 24-hex id' }) });

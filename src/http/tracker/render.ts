@@ -1,5 +1,5 @@
 // Tracker's JSON shapes: users, issues, comments, entities and attachments, with its date format.
-import type { Attachment, Comment, Entity, EntityComment, Issue, User } from '../../core/model.js';
+import type { Attachment, Comment, Entity, EntityComment, Issue, Queue, User } from '../../core/model.js';
 import { hasThumbnail } from '../../media/thumbnailer.js';
 import type { Problem } from '../problem.js';
 
@@ -74,6 +74,20 @@ export function issueJson(base: string, issue: Issue, attachments: Attachment[])
     createdAt: trackerDate(issue.createdAt),
     updatedAt: trackerDate(issue.updatedAt),
     ...(attachments.length > 0 ? { attachments: attachments.map((a) => attachmentRef(base, a)) } : {}),
+  };
+}
+
+/** Tracker's queue object, as far as Affix keeps queues (made by their first issue, named by their key). */
+export function queueJson(base: string, queue: Queue) {
+  return {
+    self: `${base}/v2/queues/${queue.key}`,
+    id: String(queue.id),
+    key: queue.key,
+    version: 1,
+    name: queue.key,
+    description: '',
+    assignAuto: false,
+    denyVoting: false,
   };
 }
 

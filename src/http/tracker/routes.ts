@@ -1,7 +1,9 @@
 // The Tracker dialect (`/v2`, and `/v3` rewritten to it): its auth, then one route file per section of Tracker's docs.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Actor } from '../../core/identity.js';
+import { AffixError } from '../../core/errors.js';
 import { parseCredential } from '../credentials.js';
+import { sessionActor } from '../session.js';
 import { mayReuseLogin } from '../login-reuse.js';
 import { attachmentRoutes } from './attachments.js';
 import { commentRoutes } from './comments.js';
@@ -23,6 +25,13 @@ export async function trackerRoutes(app: FastifyInstance, options: TrackerOption
 
   app.addHook('onRequest', async (request) => {
     const credential = parseCredential(request.headers.authorization);
+    const signedIn = credential ? null : await sessionActor(core, request, options.origins);
+    if (signedIn) {
+      const org = orgHeader(request);
+      if (org !== undefined && org !== signedIn.org.extId) throw new AffixError('forbidden', `You are not a member of organization ${org}`);
+      request.actor = signedIn;
+      return;
+    }
     const token = credential?.kind === 'token' ? credential.token : undefined;
     request.actor = await core.identity.authenticate(token, orgHeader(request), { reuse: mayReuseLogin(request) });
   });

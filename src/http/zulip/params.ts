@@ -7,14 +7,15 @@ import type { ContentSender } from '../content.js';
 import { parseCredential } from '../credentials.js';
 import { mayReuseLogin } from '../login-reuse.js';
 import type { BodyTimeouts } from '../upload.js';
+import { sessionActor, type Origins } from '../session.js';
 
 export interface ZulipOptions {
   core: Affix;
   /** Absolute base of this server's URLs for a request (the realm's URL). */
   baseUrl: (request: FastifyRequest) => string;
   timeouts: BodyTimeouts;
-  /** This server's own `scheme://host` values for a request: absolute upload links under them count. */
-  origins: (request: FastifyRequest) => string[];
+  /** This server's own `scheme://host` values for a request: absolute upload links under them count, and session writes come from them. */
+  origins: Origins;
   send: ContentSender;
 }
 
@@ -27,8 +28,13 @@ export function pathIdOf(realm: string, rest: string, actor: Actor): string {
 }
 
 /** HTTP Basic `email:api_key`, as zulip-js and the Python client send it. */
-export async function authenticate(core: Affix, request: FastifyRequest): Promise<Actor> {
+/** HTTP Basic with the API key, or the web UI's session cookie. */
+export async function authenticate(core: Affix, request: FastifyRequest, origins: Origins): Promise<Actor> {
   const credential = parseCredential(request.headers.authorization);
+  if (!credential) {
+    const signedIn = await sessionActor(core, request, origins);
+    if (signedIn) return signedIn;
+  }
   if (credential?.kind !== 'basic') throw new AffixError('unauthenticated', "Missing 'Authorization' header.");
   return core.identity.authenticateApiKey(credential.email, credential.apiKey, { reuse: mayReuseLogin(request) });
 }

@@ -16,7 +16,7 @@ export async function zulipRoutes(app: FastifyInstance, options: ZulipOptions): 
   await app.register(async (authed) => {
     authed.decorateRequest('actor', null as unknown as Actor);
     authed.addHook('onRequest', async (request) => {
-      request.actor = await authenticate(options.core, request);
+      request.actor = await authenticate(options.core, request, options.origins);
     });
     for (const section of [uploadRoutes, zulipTusRoutes, thumbnailRoutes, attachmentRoutes, messageRoutes, registerRoutes]) await authed.register(section, options);
   });

@@ -34,12 +34,12 @@ const AUTHENTICATION_METHODS = {
   'openid connect': false,
 };
 
-export async function serverSettingsRoutes(app: FastifyInstance, { core, baseUrl }: ZulipOptions): Promise<void> {
+export async function serverSettingsRoutes(app: FastifyInstance, { core, baseUrl, origins }: ZulipOptions): Promise<void> {
   /**
    * The realm is only known from credentials (Affix serves every organization on one host, as a
    * multi-subdomain Zulip serves its root domain): without valid ones the realm fields are left out.
    */
-  const realmOf = (request: FastifyRequest): Promise<Actor | null> => authenticate(core, request).catch(() => null);
+  const realmOf = (request: FastifyRequest): Promise<Actor | null> => authenticate(core, request, origins).catch(() => null);
 
   // No auth hook: Zulip answers this to anyone (the Python client calls it, with its credentials, before anything else).
   app.get('/api/v1/server_settings', async (request) => {

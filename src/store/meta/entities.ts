@@ -4,9 +4,9 @@ import { hex24, isHex24 } from '../../core/ids.js';
 import type { Entity, EntityComment, EntityType } from '../../core/model.js';
 import { claimUploads } from './claims.js';
 import { userById } from './identity.js';
-import type { AttachmentClaim, EntityRecords, NewEntity, NewEntityComment } from './meta-store.js';
+import type { AttachmentClaim, EntityRecords, EntitySearch, NewEntity, NewEntityComment, Page } from './meta-store.js';
 import type { QueryContext } from './query-context.js';
-import { num, toUser, USER_COLUMNS } from './rows.js';
+import { containsText, num, paged, toUser, USER_COLUMNS, type Row } from './rows.js';
 
 export class EntityQueries implements EntityRecords {
   constructor(private readonly q: QueryContext) {}
@@ -44,26 +44,32 @@ export class EntityQueries implements EntityRecords {
   async findEntity(orgId: number, type: EntityType, idOrShortId: string): Promise<Entity | null> {
     const byId = isHex24(idOrShortId);
     if (!byId && !/^\d{1,15}$/.test(idOrShortId)) return null;
-    const row = await this.q.db
-      .selectFrom('entities as e')
-      .innerJoin('users as u', 'u.id', 'e.created_by')
-      .select([...USER_COLUMNS, 'e.id', 'e.org_id', 'e.type', 'e.short_id', 'e.summary', 'e.version', 'e.created_at', 'e.updated_at'])
-      .where('e.org_id', '=', orgId)
-      .where('e.type', '=', type)
+    const row = await this.entityQuery(orgId, type)
+      .select(ENTITY_COLUMNS)
       .where(byId ? 'e.id' : 'e.short_id', '=', byId ? idOrShortId.toLowerCase() : Number(idOrShortId))
       .executeTakeFirst();
-    if (!row) return null;
-    return {
-      id: row.id,
-      orgId: num(row.org_id),
-      type: row.type as EntityType,
-      shortId: num(row.short_id),
-      summary: row.summary,
-      version: num(row.version),
-      createdBy: toUser(row),
-      createdAt: num(row.created_at),
-      updatedAt: num(row.updated_at),
-    };
+    return row ? toEntity(row) : null;
+  }
+
+  async searchEntities(orgId: number, type: EntityType, search: EntitySearch, page?: Page): Promise<Entity[]> {
+    const column = { shortId: 'e.short_id', createdAt: 'e.created_at', updatedAt: 'e.updated_at', summary: 'e.summary' } as const;
+    const direction = search.order.descending ? 'desc' : 'asc';
+    const rows = await paged(this.searched(orgId, type, search).select(ENTITY_COLUMNS).orderBy(column[search.order.field], direction).orderBy('e.id', direction), page).execute();
+    return rows.map(toEntity);
+  }
+
+  async countEntities(orgId: number, type: EntityType, search: EntitySearch): Promise<number> {
+    const row = await this.searched(orgId, type, search).select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    return num(row.n);
+  }
+
+  private searched(orgId: number, type: EntityType, search: EntitySearch) {
+    const query = this.entityQuery(orgId, type);
+    return search.text ? query.where(containsText('e.summary', search.text)) : query;
+  }
+
+  private entityQuery(orgId: number, type: EntityType) {
+    return this.q.db.selectFrom('entities as e').innerJoin('users as u', 'u.id', 'e.created_by').where('e.org_id', '=', orgId).where('e.type', '=', type);
   }
 
   async attachToEntity(orgId: number, entity: Entity, claim: AttachmentClaim, name?: string): Promise<Entity> {
@@ -98,4 +104,20 @@ export class EntityQueries implements EntityRecords {
     if (!author) throw new Error('comment author vanished');
     return { id, longId, orgId: c.orgId, entityId: c.entityId, text: c.text, createdBy: author, createdAt: c.createdAt };
   }
+}
+
+const ENTITY_COLUMNS = [...USER_COLUMNS, 'e.id', 'e.org_id', 'e.type', 'e.short_id', 'e.summary', 'e.version', 'e.created_at', 'e.updated_at'] as const;
+
+function toEntity(r: Row): Entity {
+  return {
+    id: r.id as string,
+    orgId: num(r.org_id),
+    type: r.type as EntityType,
+    shortId: num(r.short_id),
+    summary: r.summary as string,
+    version: num(r.version),
+    createdBy: toUser(r),
+    createdAt: num(r.created_at),
+    updatedAt: num(r.updated_at),
+  };
 }

@@ -2,12 +2,12 @@
 import type { Kysely } from 'kysely';
 import { AffixError } from '../../core/errors.js';
 import { hex24, isHex24 } from '../../core/ids.js';
-import type { Comment, Issue } from '../../core/model.js';
+import type { Comment, Issue, Queue } from '../../core/model.js';
 import { claimUploads } from './claims.js';
-import type { AttachmentClaim, IssueChanges, IssueRecords, NewComment, NewIssue, Page } from './meta-store.js';
+import type { AttachmentClaim, IssueChanges, IssueRecords, IssueSearch, NewComment, NewIssue, Page } from './meta-store.js';
 import { preparedQuery, type SlotOf } from './prepared-query.js';
 import type { QueryContext } from './query-context.js';
-import { num, paged, toUser, USER_COLUMNS, type Row } from './rows.js';
+import { containsText, num, paged, toUser, USER_COLUMNS, type Row } from './rows.js';
 import type { Database } from './schema.js';
 
 export class IssueQueries implements IssueRecords {
@@ -56,18 +56,7 @@ export class IssueQueries implements IssueRecords {
     const [row] = isHex24(keyOrId)
       ? await this.lookups.byId({ orgId, value: keyOrId.toLowerCase() })
       : await this.lookups.byKey({ orgId, value: keyOrId.toUpperCase() });
-    if (!row) return null;
-    return {
-      id: row.id,
-      orgId: num(row.org_id),
-      queueKey: row.queue_key,
-      key: row.key,
-      summary: row.summary,
-      description: row.description,
-      createdBy: toUser(row),
-      createdAt: num(row.created_at),
-      updatedAt: num(row.updated_at),
-    };
+    return row ? toIssue(row) : null;
   }
 
   async updateIssue(orgId: number, issueId: string, changes: IssueChanges, claim: AttachmentClaim, now: number): Promise<Issue> {
@@ -149,6 +138,58 @@ export class IssueQueries implements IssueRecords {
     return num(row.n);
   }
 
+  // --- queues and search ---
+
+  async listQueues(orgId: number, page?: Page): Promise<Queue[]> {
+    const rows = await paged(
+      this.q.db
+        .selectFrom('queues as q')
+        .leftJoin('issues as i', 'i.queue_id', 'q.id')
+        .select((eb) => ['q.id', 'q.key', 'q.created_at', eb.fn.count<number>('i.id').as('issues')])
+        .where('q.org_id', '=', orgId)
+        .groupBy(['q.id', 'q.key', 'q.created_at'])
+        .orderBy('q.key'),
+      page,
+    ).execute();
+    return rows.map((r) => ({ id: num(r.id), key: r.key, createdAt: num(r.created_at), issues: num(r.issues) }));
+  }
+
+  async countQueues(orgId: number): Promise<number> {
+    const row = await this.q.db.selectFrom('queues').select((eb) => eb.fn.countAll<number>().as('n')).where('org_id', '=', orgId).executeTakeFirstOrThrow();
+    return num(row.n);
+  }
+
+  async searchIssues(orgId: number, search: IssueSearch, page?: Page): Promise<Issue[]> {
+    const { field, descending } = search.order;
+    const direction = descending ? 'desc' : 'asc';
+    let query = this.searchQuery(orgId, search).select([...USER_COLUMNS, 'i.id', 'i.org_id', 'i.key', 'i.summary', 'i.description', 'i.created_at', 'i.updated_at', 'q.key as queue_key']);
+    // Keys sort by queue, then by number: TEST-9 before TEST-10.
+    if (field === 'key') query = query.orderBy('q.key', direction).orderBy((eb) => eb.fn('length', ['i.key']), direction).orderBy('i.key', direction);
+    else query = query.orderBy(field === 'summary' ? 'i.summary' : field === 'createdAt' ? 'i.created_at' : 'i.updated_at', direction).orderBy('i.id', direction);
+    const rows = await paged(query, page).execute();
+    return rows.map(toIssue);
+  }
+
+  async countIssues(orgId: number, search: IssueSearch): Promise<number> {
+    const row = await this.searchQuery(orgId, search).select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    return num(row.n);
+  }
+
+  private searchQuery(orgId: number, search: IssueSearch) {
+    let query = this.q.db
+      .selectFrom('issues as i')
+      .innerJoin('users as u', 'u.id', 'i.created_by')
+      .innerJoin('queues as q', 'q.id', 'i.queue_id')
+      .where('i.org_id', '=', orgId);
+    if (search.queueKey !== undefined) query = query.where('q.key', '=', search.queueKey.toUpperCase());
+    if (search.keys !== undefined) query = query.where('i.key', 'in', search.keys.length > 0 ? search.keys.map((k) => k.toUpperCase()) : ['']);
+    if (search.summary) query = query.where(containsText('i.summary', search.summary));
+    for (const word of (search.text ?? '').split(/\s+/).filter(Boolean)) {
+      query = query.where((eb) => eb.or([containsText('i.summary', word), containsText('i.key', word)]));
+    }
+    return query;
+  }
+
   private commentQuery(orgId: number) {
     return this.q.db
       .selectFrom('comments as c')
@@ -172,6 +213,20 @@ function hotLookups(db: Kysely<Database>) {
         .where(column, '=', slot('value')),
     );
   return { byId: issueBy('i.id'), byKey: issueBy('i.key') };
+}
+
+function toIssue(r: Row): Issue {
+  return {
+    id: r.id as string,
+    orgId: num(r.org_id),
+    queueKey: r.queue_key as string,
+    key: r.key as string,
+    summary: r.summary as string,
+    description: (r.description as string | null) ?? null,
+    createdBy: toUser(r),
+    createdAt: num(r.created_at),
+    updatedAt: num(r.updated_at),
+  };
 }
 
 function toComment(r: Row): Comment {

@@ -21,11 +21,16 @@ import type {
   NewResumable,
   NewUser,
   OrgLimits,
+  NewSession,
   Page,
+  EntitySearch,
+  IssueSearch,
 } from './meta-store.js';
 import { migrateToLatest, type SqlFlavor } from './migrations.js';
 import { QueryContext, type Locker } from './query-context.js';
 import { ResumableQueries } from './resumable.js';
+import { SessionQueries } from './sessions.js';
+import { UsageQueries } from './usage.js';
 import type { Database } from './schema.js';
 import { SettingQueries } from './settings.js';
 import { ThumbnailQueries } from './thumbnails.js';
@@ -44,6 +49,8 @@ export class KyselyMetaStore implements MetaStore {
   private readonly thumbnails: ThumbnailQueries;
   private readonly collector: CollectorQueries;
   private readonly resumable: ResumableQueries;
+  private readonly sessions: SessionQueries;
+  private readonly usage: UsageQueries;
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -64,6 +71,8 @@ export class KyselyMetaStore implements MetaStore {
     this.thumbnails = new ThumbnailQueries(q);
     this.collector = new CollectorQueries(q);
     this.resumable = new ResumableQueries(q);
+    this.sessions = new SessionQueries(q);
+    this.usage = new UsageQueries(q);
   }
 
   async migrate(): Promise<void> {
@@ -130,6 +139,28 @@ export class KyselyMetaStore implements MetaStore {
   expiredResumables(now: number, limit: number) { return this.resumable.expiredResumables(now, limit); }
   knownResumables(ids: string[]) { return this.resumable.knownResumables(ids); }
   withResumableLock<T>(id: string, work: () => Promise<T>) { return this.resumable.withResumableLock(id, work); }
+
+  // --- issues.ts and entities.ts: queues and search ---
+  listQueues(orgId: number, page?: Page) { return this.issues.listQueues(orgId, page); }
+  countQueues(orgId: number) { return this.issues.countQueues(orgId); }
+  searchIssues(orgId: number, search: IssueSearch, page?: Page) { return this.issues.searchIssues(orgId, search, page); }
+  countIssues(orgId: number, search: IssueSearch) { return this.issues.countIssues(orgId, search); }
+  searchEntities(orgId: number, type: EntityType, search: EntitySearch, page?: Page) { return this.entities.searchEntities(orgId, type, search, page); }
+  countEntities(orgId: number, type: EntityType, search: EntitySearch) { return this.entities.countEntities(orgId, type, search); }
+
+  // --- sessions.ts ---
+  createSession(session: NewSession) { return this.sessions.createSession(session); }
+  findSession(tokenHash: string, now: number) { return this.sessions.findSession(tokenHash, now); }
+  deleteSession(tokenHash: string) { return this.sessions.deleteSession(tokenHash); }
+  deleteExpiredSessions(now: number) { return this.sessions.deleteExpiredSessions(now); }
+
+  // --- usage.ts ---
+  usageByType(orgId: number) { return this.usage.usageByType(orgId); }
+  usageByMonth(orgId: number) { return this.usage.usageByMonth(orgId); }
+  largestAttachments(orgId: number, limit: number) { return this.usage.largestAttachments(orgId, limit); }
+  topUploaders(orgId: number, limit: number) { return this.usage.topUploaders(orgId, limit); }
+  searchAttachments(orgId: number, viewerId: number, text: string, page?: Page) { return this.usage.searchAttachments(orgId, viewerId, text, page); }
+  countSearchAttachments(orgId: number, viewerId: number, text: string) { return this.usage.countSearchAttachments(orgId, viewerId, text); }
 
   // --- settings.ts, thumbnails.ts, collector.ts ---
   setting(key: string, create: () => string) { return this.settings.setting(key, create); }

@@ -1,5 +1,5 @@
 // The metadata contract: one interface per domain, joined in `MetaStore`, which every backend implements.
-import type { Attachment, ClaimedAttachment, Comment, Entity, EntityComment, EntityType, Issue, Message, Org, ResumableMultipart, ResumableSegment, ResumableUpload, Thumbnail, User } from '../../core/model.js';
+import type { Attachment, ClaimedAttachment, Comment, Entity, EntityComment, EntityType, Issue, Message, Org, Queue, ResumableMultipart, ResumableSegment, ResumableUpload, Thumbnail, User } from '../../core/model.js';
 
 /** A user to record, with the sha256 of their OAuth token and API key (never the secrets). */
 export type NewUser = Omit<User, 'id'> & { tokenHash: string; apiKeyHash: string };
@@ -43,6 +43,29 @@ export type ClaimTarget = { issueId: string; commentId: number | null } | { enti
 export interface Page {
   limit: number;
   offset: number;
+}
+
+/** How a search sorts: by a field, one way. */
+export interface SearchOrder<F extends string> {
+  field: F;
+  descending: boolean;
+}
+
+/** Which issues a search finds (Tracker's `_search`); every criterion given must hold. */
+export interface IssueSearch {
+  queueKey?: string;
+  keys?: string[];
+  /** Every word found in the summary or the key, any case. */
+  text?: string;
+  /** Found in the summary, any case. */
+  summary?: string;
+  order: SearchOrder<'key' | 'createdAt' | 'updatedAt' | 'summary'>;
+}
+
+/** Which entities a search finds: `text` in the summary, any case. */
+export interface EntitySearch {
+  text?: string;
+  order: SearchOrder<'shortId' | 'createdAt' | 'updatedAt' | 'summary'>;
 }
 
 export interface IssueChanges {
@@ -123,6 +146,11 @@ export interface IssueRecords {
   updateComment(orgId: number, comment: Comment, text: string | undefined, claim: AttachmentClaim, now: number): Promise<Comment>;
   listComments(orgId: number, issueId: string, page?: Page): Promise<Comment[]>;
   countComments(orgId: number, issueId: string): Promise<number>;
+  /** The org's queues by key, each with its issue count. */
+  listQueues(orgId: number, page?: Page): Promise<Queue[]>;
+  countQueues(orgId: number): Promise<number>;
+  searchIssues(orgId: number, search: IssueSearch, page?: Page): Promise<Issue[]>;
+  countIssues(orgId: number, search: IssueSearch): Promise<number>;
 }
 
 /** Tracker entities (project, portfolio, goal), numbered per org and type, and their comments. */
@@ -133,6 +161,8 @@ export interface EntityRecords {
   /** Claims temporary uploads for the entity (renamed to `name` when given) and bumps its version, atomically. */
   attachToEntity(orgId: number, entity: Entity, claim: AttachmentClaim, name?: string): Promise<Entity>;
   createEntityComment(comment: NewEntityComment): Promise<EntityComment>;
+  searchEntities(orgId: number, type: EntityType, search: EntitySearch, page?: Page): Promise<Entity[]>;
+  countEntities(orgId: number, type: EntityType, search: EntitySearch): Promise<number>;
 }
 
 /** How an attachment is recorded: against which quota, and whether it completes a resumable upload. */
@@ -230,6 +260,44 @@ export interface ResumableRecords {
   withResumableLock<T>(id: string, work: () => Promise<T>): Promise<{ value: T } | null>;
 }
 
+export interface NewSession {
+  /** The sha256 of the cookie's secret. */
+  tokenHash: string;
+  userId: number;
+  createdAt: number;
+  expiresAt: number;
+}
+
+/** Browser sessions of the web UI, by the hash of their cookie's secret. */
+export interface SessionRecords {
+  createSession(session: NewSession): Promise<void>;
+  /** The session's user and org, while it has not expired. */
+  findSession(tokenHash: string, now: number): Promise<{ user: User; org: Org; expiresAt: number } | null>;
+  /** Idempotent. */
+  deleteSession(tokenHash: string): Promise<void>;
+  /** Removes sessions past their expiry; how many. */
+  deleteExpiredSessions(now: number): Promise<number>;
+}
+
+/** Files and bytes of a group of attachments. */
+export interface UsageRow {
+  files: number;
+  bytes: number;
+}
+
+/** An organization's storage use, and a search of its file names. */
+export interface UsageRecords {
+  usageByType(orgId: number): Promise<Array<UsageRow & { mimetype: string }>>;
+  /** By the month of upload, UTC (`YYYY-MM`), oldest first. */
+  usageByMonth(orgId: number): Promise<Array<UsageRow & { month: string }>>;
+  largestAttachments(orgId: number, limit: number): Promise<Attachment[]>;
+  /** Uploaders by the bytes of their files, most first. */
+  topUploaders(orgId: number, limit: number): Promise<Array<UsageRow & { user: User }>>;
+  /** Files whose name contains `text` (any case) among the org's issue and entity files and the viewer's own, newest first. */
+  searchAttachments(orgId: number, viewerId: number, text: string, page?: Page): Promise<Attachment[]>;
+  countSearchAttachments(orgId: number, viewerId: number, text: string): Promise<number>;
+}
+
 /** What the collector asks of the records. */
 export interface CollectorRecords {
   /** Removes temporary uploads whose expiry has passed, at most `limit` of them. */
@@ -268,6 +336,8 @@ export interface MetaStore
     SettingRecords,
     ThumbnailRecords,
     ResumableRecords,
+    SessionRecords,
+    UsageRecords,
     CollectorRecords {
   /** Creates or upgrades the schema; safe to call on every start. */
   migrate(): Promise<void>;

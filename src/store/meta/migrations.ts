@@ -261,6 +261,19 @@ function migrations(flavor: SqlFlavor): Record<string, Migration> {
         await db.schema.alterTable('resumable_uploads').addColumn('attachment_id', bigint).execute();
       },
     },
+    '0010_sessions': {
+      async up(db: Kysely<any>) {
+        // Browser sessions of the web UI: the cookie's sha256, never the cookie itself.
+        await db.schema
+          .createTable('sessions')
+          .addColumn('token_hash', 'text', (c) => c.primaryKey())
+          .addColumn('user_id', bigint, (c) => c.notNull().references('users.id'))
+          .addColumn('created_at', bigint, (c) => c.notNull())
+          .addColumn('expires_at', bigint, (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('sessions_expiry').on('sessions').columns(['expires_at']).execute();
+      },
+    },
   };
 }
 

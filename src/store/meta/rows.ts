@@ -1,5 +1,5 @@
 // Rows to domain records, and the selects several domains' queries share (users, orgs, attachments with what their JSON needs).
-import type { Kysely } from 'kysely';
+import { sql, type Kysely, type RawBuilder, type SqlBool } from 'kysely';
 import type { Attachment, Org, User } from '../../core/model.js';
 import type { Page } from './meta-store.js';
 import type { Database } from './schema.js';
@@ -104,4 +104,10 @@ export function attachmentQuery(db: Kysely<Database>, orgId: number) {
 /** The rows of one page; the whole list without a page. */
 export function paged<Q extends { limit(n: number): Q; offset(n: number): Q }>(query: Q, page: Page | undefined): Q {
   return page ? query.limit(page.limit).offset(page.offset) : query;
+}
+
+/** `column` contains `text`, any case; the text's own `%`, `_` and `\` are taken literally. */
+export function containsText(column: string, text: string): RawBuilder<SqlBool> {
+  const pattern = `%${text.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+  return sql<SqlBool>`lower(${sql.ref(column)}) like ${pattern} escape '\\'`;
 }

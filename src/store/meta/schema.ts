@@ -129,4 +129,5 @@ export interface Database {
   /** `parts`: a JSON array of part tags, or null. */
   resumable_segments: { upload_id: string; start: number; size: number; sha256: string; storage_key: string; parts: string | null };
   orphan_suspects: { storage_key: string; first_seen: number };
+  sessions: { token_hash: string; user_id: number; created_at: number; expires_at: number };
 }
