@@ -45,7 +45,6 @@ export async function uiPages(app: FastifyInstance): Promise<void> {
   };
 
   app.get('/', { schema: { hide: true } }, async (_request, reply) => reply.redirect('/ui/', 302));
-  app.get('/ui', { schema: { hide: true } }, async (_request, reply) => reply.redirect('/ui/', 302));
   // Vite names every asset by its content's hash: it never changes under its name.
   app.get('/ui/assets/*', { schema: { hide: true } }, async (request, reply) => {
     protect(reply);
@@ -53,5 +52,6 @@ export async function uiPages(app: FastifyInstance): Promise<void> {
     return reply.sendFile(`assets/${name}`, { maxAge: YEAR_MS, immutable: true });
   });
   // Deep links (`/ui/issues/KEY-1`) are the one page, which routes in the browser.
+  app.get('/ui/', { schema: { hide: true } }, async (_request, reply) => page(reply));
   app.get('/ui/*', { schema: { hide: true } }, async (_request, reply) => page(reply));
 }
