@@ -8,7 +8,7 @@ import type { Actor } from '../../core/identity.js';
 import { parseId } from '../../core/ids.js';
 import type { Entity } from '../../core/model.js';
 import { DEFAULT_PER_PAGE, paginate, requestedPage } from './pagination.js';
-import { entitySearchOf, EntitySearchBody } from './search.js';
+import { emptyBodyAsObject, entitySearchOf, EntitySearchBody } from './search.js';
 import { AttachmentIds, queryFileName, type TrackerOptions } from './params.js';
 import { attachmentJson, entityCommentJson, entityJson } from './render.js';
 
@@ -58,7 +58,7 @@ export async function entityRoutes(instance: FastifyInstance, { core, baseUrl }:
   );
 
   // Tracker's entity search: `{hits, pages, values, orderBy}`, `perPage` (50) and `page` in the query.
-  app.post('/v2/entities/:type/_search', { schema: { params: Type.Object({ type: Type.String() }), body: EntitySearchBody } }, async (request) => {
+  app.post('/v2/entities/:type/_search', { schema: { params: Type.Object({ type: Type.String() }), body: EntitySearchBody }, preValidation: emptyBodyAsObject }, async (request) => {
     const type = core.entities.type(request.params.type);
     const search = entitySearchOf(request.body);
     const page = requestedPage(request) ?? { number: 1, perPage: DEFAULT_PER_PAGE, limit: DEFAULT_PER_PAGE, offset: 0 };

@@ -6,7 +6,7 @@ import { parseAttachmentIds } from '../../core/claims.js';
 import { AttachmentIds, IssueParams, issueOf, type TrackerOptions } from './params.js';
 import { paginate } from './pagination.js';
 import { issueJson, queueJson } from './render.js';
-import { issueSearchOf, IssueSearchBody } from './search.js';
+import { emptyBodyAsObject, issueSearchOf, IssueSearchBody } from './search.js';
 
 const NewIssueBody = Type.Object({
   queue: Type.Union([Type.String(), Type.Object({ key: Type.String() })]),
@@ -43,7 +43,7 @@ export async function issueRoutes(instance: FastifyInstance, { core, baseUrl }: 
   );
 
   // Tracker's search, paginated as Tracker's lists are (perPage, page; X-Total-Count).
-  app.post('/v2/issues/_search', { schema: { body: IssueSearchBody } }, async (request, reply) => {
+  app.post('/v2/issues/_search', { schema: { body: IssueSearchBody }, preValidation: emptyBodyAsObject }, async (request, reply) => {
     const search = issueSearchOf(request.body);
     const wantsFiles = String((request.query as { expand?: string }).expand ?? '').split(',').includes('attachments');
     const issues = await paginate(request, reply, baseUrl(request), (page) => core.issues.search(request.actor, search, page), () => core.issues.count(request.actor, search), (i) => i);

@@ -1,9 +1,15 @@
 // Tracker's search bodies (`POST /v2/issues/_search`, `POST /v2/entities/{type}/_search`) read into the core's searches, as far as Affix's fields go.
 import { Type, type Static } from '@sinclair/typebox';
+import type { FastifyRequest } from 'fastify';
 import { AffixError } from '../../core/errors.js';
 import type { EntitySearch, IssueSearch } from '../../store/meta/meta-store.js';
 
 const MAX_KEYS = 1000;
+
+/** A search with no body (or an empty one) finds everything, as `{}` does. */
+export async function emptyBodyAsObject(request: FastifyRequest): Promise<void> {
+  request.body ??= {};
+}
 
 export const IssueSearchBody = Type.Optional(
   Type.Object({
