@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, connect, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -9,6 +8,7 @@ import * as tus from 'tus-js-client';
 import { loadConfig } from '../src/config.js';
 import { openCore } from '../src/server.js';
 import { provisionBackend, type Backend } from './backends.js';
+import { cuttingProxy } from './cutting-proxy.js';
 import { json, spawnAffix, startAffix, type TestServer } from './harness.js';
 
 const MIB = 1 << 20;
@@ -30,35 +30,6 @@ function tusUpload(file: Buffer, options: tus.UploadOptions & { onResponse?: (me
     });
     upload.start();
   });
-}
-
-/** A loopback TCP proxy that resets the first connection once it has carried `cutAfter` bytes toward the server. */
-async function cuttingProxy(targetUrl: string, cutAfter: number): Promise<{ url: string; cuts: () => number; close: () => Promise<void> }> {
-  const target = new URL(targetUrl);
-  let cuts = 0;
-  const server: Server = createServer((client) => {
-    const upstream = connect(Number(target.port), target.hostname);
-    let seen = 0;
-    client.on('data', (chunk: Buffer) => {
-      if (cuts === 0 && seen + chunk.length > cutAfter) {
-        cuts++;
-        upstream.write(chunk.subarray(0, cutAfter - seen));
-        // Long enough for the server to take what arrived, then a reset in both directions.
-        setTimeout(() => (client.resetAndDestroy(), upstream.resetAndDestroy()), 300);
-        seen = Infinity;
-        return;
-      }
-      seen += chunk.length;
-      if (Number.isFinite(seen)) upstream.write(chunk);
-    });
-    upstream.pipe(client);
-    client.on('error', () => upstream.destroy());
-    upstream.on('error', () => client.destroy());
-    client.on('close', () => upstream.destroy());
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  return { url: `http://127.0.0.1:${port}`, cuts: () => cuts, close: () => new Promise((resolve) => server.close(() => resolve())) };
 }
 
 describe('resumable uploads (tus 1.0) in both dialects', () => {

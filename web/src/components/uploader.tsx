@@ -85,7 +85,8 @@ export function Uploader({ endpoint, target, onUploaded, onAllDone, children }: 
             id: file.id,
             name: file.name ?? 'file',
             size: file.size ?? 0,
-            percent: file.progress.uploadComplete ? 100 : Math.floor(file.progress.percentage ?? 0),
+            // 100 only once the server has answered: bytes sent are not yet bytes kept.
+            percent: file.progress.uploadComplete ? 100 : Math.min(99, Math.floor(file.progress.percentage ?? 0)),
             uploaded,
             speed,
             state: file.progress.uploadComplete ? 'done' : failed ? 'failed' : file.isPaused ? 'paused' : 'uploading',
