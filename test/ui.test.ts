@@ -92,12 +92,12 @@ describe('web UI in Chromium', () => {
     assert.equal(await progressOf(page, 'trace.bin').getAttribute('aria-valuemax'), '100');
     await waitForFull(page, 'trace.bin');
     await fileCard(page, 'trace.bin').waitFor();
-    // By drag-and-drop: a real DataTransfer dropped on the region.
+    // By drag-and-drop: a real DataTransfer dropped on the page, away from the drop zone (the whole page takes them).
     await page.evaluate(
       async ({ files }) => {
         const transfer = new DataTransfer();
         for (const f of files) transfer.items.add(new File([Uint8Array.from(atob(f.b64), (c) => c.charCodeAt(0))], f.name, { type: f.type }));
-        const zone = document.querySelector('[aria-label="Drop files here"]')!;
+        const zone = document.querySelector('main h1')!;
         zone.dispatchEvent(new DragEvent('dragover', { dataTransfer: transfer, bubbles: true, cancelable: true }));
         zone.dispatchEvent(new DragEvent('drop', { dataTransfer: transfer, bubbles: true, cancelable: true }));
       },
@@ -134,6 +134,18 @@ describe('web UI in Chromium', () => {
     await preview.waitFor();
     await page.keyboard.press('Escape');
     await preview.waitFor({ state: 'detached' });
+    // A PDF is drawn by pdf.js into the page; text is shown as text.
+    await page.getByLabel('Upload files').setInputFiles([
+      { name: 'letter.pdf', mimeType: 'application/pdf', buffer: minimalPdf('Hello from a PDF') },
+      { name: 'readme.txt', mimeType: 'text/plain', buffer: Buffer.from('plain words <b>not bold</b>\n') },
+    ]);
+    await fileCard(page, 'letter.pdf').getByRole('button', { name: 'Preview letter.pdf' }).click();
+    await page.getByRole('dialog', { name: 'Preview of letter.pdf' }).locator('canvas[aria-label="Page 1"]').waitFor({ timeout: 15_000 });
+    await page.waitForFunction(() => (document.querySelector<HTMLCanvasElement>('dialog canvas')?.width ?? 0) > 0);
+    await page.keyboard.press('Escape');
+    await fileCard(page, 'readme.txt').getByRole('button', { name: 'Preview readme.txt' }).click();
+    await page.getByRole('dialog', { name: 'Preview of readme.txt' }).getByText('plain words <b>not bold</b>').waitFor();
+    await page.keyboard.press('Escape');
     // Download: the browser saves the file (never shows it in place), byte for byte.
     const [download] = await Promise.all([page.waitForEvent('download'), fileCard(page, 'photo.png').getByRole('link', { name: /^Download/ }).click()]);
     assert.equal(download.suggestedFilename(), 'photo.png');
@@ -223,6 +235,24 @@ describe('web UI in Chromium', () => {
     await page.close();
   });
 
+  it('finds files by name from the header, and keeps an entity’s files on its page', async () => {
+    const page = await open();
+    await page.goto(`${affix.url}/ui/`);
+    await page.getByRole('searchbox', { name: 'Search files' }).fill('PHOTO');
+    await page.keyboard.press('Enter');
+    await page.getByRole('list', { name: 'Files found' }).getByRole('listitem', { name: 'photo.png' }).waitFor();
+    await page.getByRole('link', { name: 'Entities' }).click();
+    await page.getByRole('textbox', { name: 'Summary', exact: true }).fill('Launch plan');
+    await page.getByRole('button', { name: 'Create project' }).click();
+    await page.getByRole('heading', { name: /Launch plan/ }).waitFor();
+    assert.match(new URL(page.url()).pathname, /^\/ui\/entities\/project\/[0-9a-f]{24}$/, 'a deep link of its own');
+    await page.getByLabel('Upload files').setInputFiles([{ name: 'plan.txt', mimeType: 'text/plain', buffer: Buffer.from('step one\n') }]);
+    await fileCard(page, 'plan.txt').waitFor();
+    await page.reload();
+    await fileCard(page, 'plan.txt').waitFor();
+    await page.close();
+  });
+
   it('reaches Upload files by keyboard alone, which opens the file chooser', async () => {
     const page = await open();
     await page.goto(`${affix.url}/ui/issues/DEMO-1`);
@@ -268,3 +298,24 @@ describe('web UI in Chromium', () => {
     assert.deepEqual(problems, []);
   });
 });
+
+/** A one-page PDF saying `text`, its cross-reference table at the right offsets. */
+function minimalPdf(text: string): Buffer {
+  const objects = [
+    '<< /Type /Catalog /Pages 2 0 R >>',
+    '<< /Type /Pages /Kids [3 0 R] /Count 1 >>',
+    '<< /Type /Page /Parent 2 0 R /MediaBox [0 0 300 144] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>',
+    `<< /Length ${`BT /F1 18 Tf 20 70 Td (${text}) Tj ET`.length} >>\nstream\nBT /F1 18 Tf 20 70 Td (${text}) Tj ET\nendstream`,
+    '<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>',
+  ];
+  let body = '%PDF-1.4\n';
+  const offsets: number[] = [];
+  objects.forEach((object, i) => {
+    offsets.push(body.length);
+    body += `${i + 1} 0 obj\n${object}\nendobj\n`;
+  });
+  const xref = body.length;
+  body += `xref\n0 ${objects.length + 1}\n0000000000 65535 f \n${offsets.map((o) => `${String(o).padStart(10, '0')} 00000 n \n`).join('')}`;
+  body += `trailer\n<< /Size ${objects.length + 1} /Root 1 0 R >>\nstartxref\n${xref}\n%%EOF\n`;
+  return Buffer.from(body, 'latin1');
+}

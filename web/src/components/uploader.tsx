@@ -132,6 +132,33 @@ export function Uploader({ endpoint, target, onUploaded, onAllDone, children }: 
   }, [uppy, refresh]);
   useEffect(() => () => uppy.destroy(), [uppy]);
 
+  // The whole page takes dropped files, not only the drop zone.
+  useEffect(() => {
+    const carriesFiles = (e: DragEvent) => Array.from(e.dataTransfer?.types ?? []).includes('Files');
+    const over = (e: DragEvent) => {
+      if (!carriesFiles(e)) return;
+      e.preventDefault();
+      setDragging(true);
+    };
+    const leave = (e: DragEvent) => {
+      if (e.relatedTarget === null) setDragging(false);
+    };
+    const drop = (e: DragEvent) => {
+      if (!carriesFiles(e)) return;
+      e.preventDefault();
+      setDragging(false);
+      add(e.dataTransfer?.files ?? null);
+    };
+    document.addEventListener('dragover', over);
+    document.addEventListener('dragleave', leave);
+    document.addEventListener('drop', drop);
+    return () => {
+      document.removeEventListener('dragover', over);
+      document.removeEventListener('dragleave', leave);
+      document.removeEventListener('drop', drop);
+    };
+  });
+
   const add = (files: FileList | File[] | null) => {
     setRefused([]);
     for (const file of Array.from((files ?? []) as ArrayLike<globalThis.File>)) {
@@ -144,22 +171,12 @@ export function Uploader({ endpoint, target, onUploaded, onAllDone, children }: 
   };
 
   return (
-    <section
-      class={dragging ? 'drop dragging' : 'drop'}
-      aria-label="Drop files here"
-      onDragOver={(e) => {
-        e.preventDefault();
-        setDragging(true);
-      }}
-      onDragLeave={(e) => {
-        if (e.currentTarget === e.target) setDragging(false);
-      }}
-      onDrop={(e) => {
-        e.preventDefault();
-        setDragging(false);
-        add(e.dataTransfer?.files ?? null);
-      }}
-    >
+    <section class={dragging ? 'drop dragging' : 'drop'} aria-label="Drop files here">
+      {dragging && (
+        <div class="drop-overlay" aria-hidden="true">
+          Drop files here
+        </div>
+      )}
       <div class="drop-head">
         <button type="button" class="primary" onClick={() => picker.current?.click()}>
           Upload files
