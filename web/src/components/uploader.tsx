@@ -115,19 +115,17 @@ export function Uploader({ endpoint, target, onUploaded, onAllDone, children }: 
     };
     const fileAdded = (file: File) => uppy.setFileMeta(file.id, callbacks.current.target());
     const restricted = (file: File | undefined, error: Error) => setRefused((r) => [...r, `${file?.name ?? 'A file'}: ${error.message}`]);
-    uppy.on('file-added', fileAdded);
-    uppy.on('state-update', render);
-    uppy.on('upload-success', success);
-    uppy.on('upload-error', failure as never);
-    uppy.on('complete', complete);
-    uppy.on('restriction-failed', restricted);
+    const listeners = [
+      ['file-added', fileAdded],
+      ['state-update', render],
+      ['upload-success', success],
+      ['upload-error', failure],
+      ['complete', complete],
+      ['restriction-failed', restricted],
+    ] as Array<[never, never]>;
+    for (const [event, listener] of listeners) uppy.on(event, listener);
     return () => {
-      uppy.off('file-added', fileAdded);
-      uppy.off('state-update', render);
-      uppy.off('upload-success', success);
-      uppy.off('upload-error', failure as never);
-      uppy.off('complete', complete);
-      uppy.off('restriction-failed', restricted);
+      for (const [event, listener] of listeners) uppy.off(event, listener);
     };
   }, [uppy, refresh]);
   useEffect(() => () => uppy.destroy(), [uppy]);
@@ -149,13 +147,14 @@ export function Uploader({ endpoint, target, onUploaded, onAllDone, children }: 
       setDragging(false);
       add(e.dataTransfer?.files ?? null);
     };
-    document.addEventListener('dragover', over);
-    document.addEventListener('dragleave', leave);
-    document.addEventListener('drop', drop);
+    const listeners = [
+      ['dragover', over],
+      ['dragleave', leave],
+      ['drop', drop],
+    ] as const;
+    for (const [event, listener] of listeners) document.addEventListener(event, listener);
     return () => {
-      document.removeEventListener('dragover', over);
-      document.removeEventListener('dragleave', leave);
-      document.removeEventListener('drop', drop);
+      for (const [event, listener] of listeners) document.removeEventListener(event, listener);
     };
   });
 

@@ -1,5 +1,6 @@
 // The organization's storage: space used against the quota, bytes by kind and by month (Chart.js), the largest files, the top uploaders.
 import { BarController, BarElement, CategoryScale, Chart, Legend, LinearScale, Tooltip } from 'chart.js';
+import type { ComponentChildren } from 'preact';
 import { useEffect, useRef } from 'preact/hooks';
 import { api } from '../api';
 import { formatBytes } from '../format';
@@ -40,51 +41,27 @@ export function UsagePage() {
         <BarChart title="Bytes by month" labels={data.byMonth.map((m) => m.month)} values={data.byMonth.map((m) => m.bytes)} />
       </div>
       <h2>Largest files</h2>
-      <table>
-        <caption class="visually-hidden">Largest files</caption>
-        <thead>
-          <tr>
-            <th scope="col">File</th>
-            <th scope="col">Size</th>
-            <th scope="col">Uploader</th>
-            <th scope="col">Where</th>
-          </tr>
-        </thead>
-        <tbody>
-          {data.largest.map((file) => (
-            <tr key={file.id}>
-              <td>
-                <a href={file.content} download={file.name}>
-                  {file.name}
-                </a>
-              </td>
-              <td data-bytes={file.size}>{formatBytes(file.size)}</td>
-              <td>{file.createdBy.display}</td>
-              <td>{file.issueKey ? <a href={`/ui/issues/${file.issueKey}`}>{file.issueKey}</a> : '—'}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+      <Table
+        caption="Largest files"
+        headings={['File', 'Size', 'Uploader', 'Where']}
+        rows={data.largest.map((file) => ({
+          key: file.id,
+          cells: [
+            <a href={file.content} download={file.name}>
+              {file.name}
+            </a>,
+            formatBytes(file.size),
+            file.createdBy.display,
+            file.issueKey ? <a href={`/ui/issues/${file.issueKey}`}>{file.issueKey}</a> : '—',
+          ],
+        }))}
+      />
       <h2>Top uploaders</h2>
-      <table>
-        <caption class="visually-hidden">Top uploaders</caption>
-        <thead>
-          <tr>
-            <th scope="col">Uploader</th>
-            <th scope="col">Files</th>
-            <th scope="col">Bytes</th>
-          </tr>
-        </thead>
-        <tbody>
-          {data.uploaders.map((u) => (
-            <tr key={u.user.id}>
-              <td>{u.user.display}</td>
-              <td>{u.files}</td>
-              <td data-bytes={u.bytes}>{formatBytes(u.bytes)}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+      <Table
+        caption="Top uploaders"
+        headings={['Uploader', 'Files', 'Bytes']}
+        rows={data.uploaders.map((u) => ({ key: u.user.id, cells: [u.user.display, u.files, formatBytes(u.bytes)] }))}
+      />
     </section>
   );
 }
@@ -119,5 +96,31 @@ function BarChart({ title, labels, values }: { title: string; labels: string[]; 
         <canvas ref={canvas} role="img" aria-label={`${title}: ${labels.map((l, i) => `${l} ${formatBytes(values[i]!)}`).join(', ')}`} />
       </div>
     </figure>
+  );
+}
+
+function Table({ caption, headings, rows }: { caption: string; headings: string[]; rows: Array<{ key: string; cells: ComponentChildren[] }> }) {
+  return (
+    <table>
+      <caption class="visually-hidden">{caption}</caption>
+      <thead>
+        <tr>
+          {headings.map((h) => (
+            <th key={h} scope="col">
+              {h}
+            </th>
+          ))}
+        </tr>
+      </thead>
+      <tbody>
+        {rows.map((row) => (
+          <tr key={row.key}>
+            {row.cells.map((cell, i) => (
+              <td key={i}>{cell}</td>
+            ))}
+          </tr>
+        ))}
+      </tbody>
+    </table>
   );
 }
