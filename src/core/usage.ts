@@ -71,12 +71,12 @@ export class Usage {
     };
   }
 
-  /** Files whose name contains `text` among those the caller sees: the organization's issue and entity files, and their own. */
-  searchFiles(actor: Actor, text: string, page?: Page): Promise<Attachment[]> {
-    return this.meta.searchAttachments(actor.org.id, actor.user.id, text, page);
+  /** Files whose name contains `text` among those the caller sees: the organization's issue and entity files, and their own (`mine`: their own only). */
+  searchFiles(actor: Actor, text: string, page?: Page, mine = false): Promise<Attachment[]> {
+    return this.meta.searchAttachments(actor.org.id, actor.user.id, text, page, mine);
   }
 
-  countFiles(actor: Actor, text: string): Promise<number> {
-    return this.meta.countSearchAttachments(actor.org.id, actor.user.id, text);
+  countFiles(actor: Actor, text: string, mine = false): Promise<number> {
+    return this.meta.countSearchAttachments(actor.org.id, actor.user.id, text, mine);
   }
 }

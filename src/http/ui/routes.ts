@@ -3,8 +3,11 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Affix } from '../../core/affix.js';
+import { AffixError } from '../../core/errors.js';
 import type { Actor } from '../../core/identity.js';
+import type { Attachment } from '../../core/model.js';
 import type { SignIn } from '../../core/sessions.js';
+import type { UsageReport } from '../../core/usage.js';
 import { parseCredential } from '../credentials.js';
 import { clearSessionCookie, requireOwnOrigin, sessionActor, sessionSecret, setSessionCookie, type Origins } from '../session.js';
 import { paginate } from '../tracker/pagination.js';
@@ -21,7 +24,12 @@ const SignInBody = Type.Union([
   Type.Object({ token: Type.String({ minLength: 1, maxLength: 512 }), org: Type.String({ minLength: 1, maxLength: 128 }) }, { additionalProperties: false }),
   Type.Object({ email: Type.String({ minLength: 1, maxLength: 320 }), apiKey: Type.String({ minLength: 1, maxLength: 512 }) }, { additionalProperties: false }),
 ]);
-const FileQuery = Type.Object({ q: Type.String({ minLength: 1, maxLength: 200 }), perPage: Type.Optional(Type.String()), page: Type.Optional(Type.String()) });
+const FileQuery = Type.Object({
+  q: Type.Optional(Type.String({ maxLength: 200 })),
+  mine: Type.Optional(Type.Boolean()),
+  perPage: Type.Optional(Type.String()),
+  page: Type.Optional(Type.String()),
+});
 
 /** `/ui/api/...` answers errors in Tracker's body (`errorMessages`), as the rest of Affix outside Zulip's paths does. */
 export async function uiRoutes(instance: FastifyInstance, { core, baseUrl, origins }: UiOptions): Promise<void> {
@@ -75,29 +83,39 @@ export async function uiRoutes(instance: FastifyInstance, { core, baseUrl, origi
   });
 
   app.get('/ui/api/usage', async (request) => {
-    const report = await core.usage.report(await actorOf(request));
-    const base = baseUrl(request);
-    return {
-      ...report,
-      largest: report.largest.map((a) => ({ ...attachmentJson(base, a), issueKey: a.issueKey })),
-      uploaders: report.uploaders.map((u) => ({ user: { ...userRef(base, u.user), login: u.user.login }, files: u.files, bytes: u.bytes })),
-    };
+    return usageJson(baseUrl(request), await core.usage.report(await actorOf(request)));
   });
 
-  // A search of file names, paginated as Tracker's lists are (perPage, page; X-Total-Count).
+  // A search of file names (`mine=true`: the caller's own files, any name), paginated as Tracker's lists are (perPage, page; X-Total-Count).
   app.get('/ui/api/files', { schema: { querystring: FileQuery } }, async (request, reply) => {
     const actor = await actorOf(request);
-    const text = request.query.q.trim();
+    const text = (request.query.q ?? '').trim();
+    const mine = request.query.mine === true;
+    if (!text && !mine) throw new AffixError('bad_request', 'q (a part of the name) is required, unless mine=true');
     const base = baseUrl(request);
     return paginate(
       request,
       reply,
       base,
-      (page) => core.usage.searchFiles(actor, text, page ?? { limit: 50, offset: 0 }),
-      () => core.usage.countFiles(actor, text),
-      (a) => ({ ...attachmentJson(base, a), issueKey: a.issueKey, entityId: a.entityId, temporary: a.expiresAt !== null }),
+      (page) => core.usage.searchFiles(actor, text, page ?? { limit: 50, offset: 0 }, mine),
+      () => core.usage.countFiles(actor, text, mine),
+      (a) => foundFileJson(base, a),
     );
   });
 
   await app.register(uiPages);
+}
+
+/** The usage report as `/ui/api/usage` answers it: files as Tracker renders them, with their issue. */
+export function usageJson(base: string, report: UsageReport) {
+  return {
+    ...report,
+    largest: report.largest.map((a) => ({ ...attachmentJson(base, a), issueKey: a.issueKey })),
+    uploaders: report.uploaders.map((u) => ({ user: { ...userRef(base, u.user), login: u.user.login }, files: u.files, bytes: u.bytes })),
+  };
+}
+
+/** A file the name search found: Tracker's JSON, where it is, and whether it is a temporary upload. */
+export function foundFileJson(base: string, a: Attachment) {
+  return { ...attachmentJson(base, a), issueKey: a.issueKey, entityId: a.entityId, temporary: a.expiresAt !== null };
 }

@@ -159,8 +159,8 @@ export class KyselyMetaStore implements MetaStore {
   usageByMonth(orgId: number) { return this.usage.usageByMonth(orgId); }
   largestAttachments(orgId: number, limit: number) { return this.usage.largestAttachments(orgId, limit); }
   topUploaders(orgId: number, limit: number) { return this.usage.topUploaders(orgId, limit); }
-  searchAttachments(orgId: number, viewerId: number, text: string, page?: Page) { return this.usage.searchAttachments(orgId, viewerId, text, page); }
-  countSearchAttachments(orgId: number, viewerId: number, text: string) { return this.usage.countSearchAttachments(orgId, viewerId, text); }
+  searchAttachments(orgId: number, viewerId: number, text: string, page?: Page, ownOnly?: boolean) { return this.usage.searchAttachments(orgId, viewerId, text, page, ownOnly); }
+  countSearchAttachments(orgId: number, viewerId: number, text: string, ownOnly?: boolean) { return this.usage.countSearchAttachments(orgId, viewerId, text, ownOnly); }
 
   // --- settings.ts, thumbnails.ts, collector.ts ---
   setting(key: string, create: () => string) { return this.settings.setting(key, create); }

@@ -293,9 +293,12 @@ export interface UsageRecords {
   largestAttachments(orgId: number, limit: number): Promise<Attachment[]>;
   /** Uploaders by the bytes of their files, most first. */
   topUploaders(orgId: number, limit: number): Promise<Array<UsageRow & { user: User }>>;
-  /** Files whose name contains `text` (any case) among the org's issue and entity files and the viewer's own, newest first. */
-  searchAttachments(orgId: number, viewerId: number, text: string, page?: Page): Promise<Attachment[]>;
-  countSearchAttachments(orgId: number, viewerId: number, text: string): Promise<number>;
+  /**
+   * Files whose name contains `text` (any case) among the org's issue and entity files and the
+   * viewer's own (`ownOnly`: the viewer's own only), newest first.
+   */
+  searchAttachments(orgId: number, viewerId: number, text: string, page?: Page, ownOnly?: boolean): Promise<Attachment[]>;
+  countSearchAttachments(orgId: number, viewerId: number, text: string, ownOnly?: boolean): Promise<number>;
 }
 
 /** What the collector asks of the records. */

@@ -53,23 +53,25 @@ export class UsageQueries implements UsageRecords {
     return rows.map((r) => ({ user: toUser(r), files: num(r.files), bytes: num(r.bytes) }));
   }
 
-  async searchAttachments(orgId: number, viewerId: number, text: string, page?: Page): Promise<Attachment[]> {
-    const query = attachmentQuery(this.q.db, orgId).where(containsText('a.name', text)).where(seenBy(viewerId)).orderBy('a.id', 'desc');
+  async searchAttachments(orgId: number, viewerId: number, text: string, page?: Page, ownOnly = false): Promise<Attachment[]> {
+    const query = attachmentQuery(this.q.db, orgId).where(containsText('a.name', text)).where(seenBy(viewerId, ownOnly)).orderBy('a.id', 'desc');
     return (await paged(query, page).execute()).map(toAttachment);
   }
 
-  async countSearchAttachments(orgId: number, viewerId: number, text: string): Promise<number> {
+  async countSearchAttachments(orgId: number, viewerId: number, text: string, ownOnly = false): Promise<number> {
     const row = await this.q.db
       .selectFrom('attachments as a')
       .select((eb) => eb.fn.countAll<number>().as('n'))
       .where('a.org_id', '=', orgId)
       .where(containsText('a.name', text))
-      .where(seenBy(viewerId))
+      .where(seenBy(viewerId, ownOnly))
       .executeTakeFirstOrThrow();
     return num(row.n);
   }
 }
 
-/** The files a viewer sees without asking more: issues' and entities' files, and their own. */
-const seenBy = (viewerId: number) =>
-  sql<SqlBool>`(a.owner_id = ${viewerId} or (a.expires_at is null and (a.issue_id is not null or a.entity_id is not null)))`;
+/** The files a viewer sees without asking more: issues' and entities' files, and their own (or their own only). */
+const seenBy = (viewerId: number, ownOnly: boolean) =>
+  ownOnly
+    ? sql<SqlBool>`a.owner_id = ${viewerId}`
+    : sql<SqlBool>`(a.owner_id = ${viewerId} or (a.expires_at is null and (a.issue_id is not null or a.entity_id is not null)))`;
