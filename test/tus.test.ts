@@ -8,7 +8,7 @@ import * as tus from 'tus-js-client';
 import { loadConfig } from '../src/config.js';
 import { openCore } from '../src/server.js';
 import { provisionBackend, type Backend } from './backends.js';
-import { cuttingProxy } from './cutting-proxy.js';
+import { cuttingProxy } from './proxies.js';
 import { json, spawnAffix, startAffix, type TestServer } from './harness.js';
 
 const MIB = 1 << 20;

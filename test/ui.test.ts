@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import type { BrowserContext, Page } from 'playwright-core';
 import sharp from 'sharp';
 import { launchChromium } from './browser/chromium.js';
-import { cuttingProxy } from './cutting-proxy.js';
+import { cuttingProxy } from './proxies.js';
 import { json, startAffix, type TestServer } from './harness.js';
 
 const MIB = 1 << 20;

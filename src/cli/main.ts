@@ -1,8 +1,9 @@
 #!/usr/bin/env node
-// The `affix` command: serve, user add, org set, gc.
+// The `affix` command: the server's (serve, user add, org set, gc) and people's (login, upload, ls, download, rm, usage).
 import { parseArgs } from 'node:util';
 import { CONFIG_FLAGS, loadConfig, parseServeArgs } from '../config.js';
 import { openCore, startServer } from '../server.js';
+import { runPersonCommand } from './person.js';
 
 const USAGE = `Usage:
   affix serve [--port N] [--host H] [--data-dir D] [--public-url URL] [--max-file-size SIZE]
@@ -18,11 +19,26 @@ const USAGE = `Usage:
   affix org set --org <orgId> [--max-file-upload-size-mib N|none] [--upload-quota-mib N|none] [--data-dir D]
   affix gc [--data-dir D]
 
+  affix login --url URL (--token T --org O | --email E --api-key K)
+  affix upload FILE... [--issue KEY | --comment KEY/ID | --entity TYPE/ID | --temporary | --zulip] [--name N] [--json]
+  affix ls (ISSUE | --entity TYPE/ID | --mine) [--json]
+  affix download ID|URL [-o PATH] [--json]
+  affix rm ID [--yes]
+  affix usage [--json]
+  (each takes --help; AFFIX_URL, AFFIX_TOKEN + AFFIX_ORG or AFFIX_EMAIL + AFFIX_API_KEY stand in for login)
+
 Every flag of serve also reads AFFIX_<NAME> from the environment (AFFIX_PORT, AFFIX_DATA_DIR, ...).
 user, org and gc take the same storage flags (or variables) as serve: --database-url, --s3-*.`;
 
+/** The commands for people and scripts, on the client (./person.ts). */
+const PERSON_COMMANDS = new Set(['login', 'upload', 'ls', 'download', 'rm', 'usage']);
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  if (command !== undefined && PERSON_COMMANDS.has(command)) {
+    // Exit once done: an interrupted transfer may leave a socket or a file open that would hold the process (stdout and stderr are synchronous on Linux).
+    process.exit(await runPersonCommand(argv));
+  }
   switch (command) {
     case 'serve':
     case undefined: {

@@ -66,7 +66,7 @@ export async function download(http: Http, url: string, dest: string | Writable,
   const sha256 = hash.digest('hex');
   if (expected && sha256 !== expected) {
     if (partial) await rm(partial, { force: true });
-    throw new AffixClientError(0, `The bytes received do not match the file's sha256 (${expected.slice(0, 12)}…); nothing kept`);
+    throw new AffixClientError(0, `The bytes received do not match the file's sha256 (${expected.slice(0, 12)}…); nothing kept`, { kind: 'integrity' });
   }
   if (partial) await rename(partial, dest as string);
   return { bytes: done, sha256, resumedFrom: have };

@@ -59,7 +59,7 @@ export class Http {
           ...(options.signal ? { signal: options.signal } : {}),
         } as RequestInit);
       } catch (err) {
-        if (options.signal?.aborted) throw new AffixClientError(0, 'Cancelled');
+        if (options.signal?.aborted) throw new AffixClientError(0, 'Cancelled', { kind: 'cancelled' });
         if (!idempotent || attempt >= this.retries) throw new AffixClientError(0, `${this.baseUrl} could not be reached: ${(err as Error).cause ? String((err as { cause: Error }).cause.message ?? (err as Error).cause) : (err as Error).message}`);
         await this.wait(attempt, null, options.signal);
         continue;
@@ -82,7 +82,7 @@ export class Http {
   private async wait(attempt: number, retryAfter: string | null, signal?: AbortSignal): Promise<void> {
     const said = retryAfter !== null && /^\d+$/.test(retryAfter.trim()) ? Number(retryAfter) * 1000 : null;
     await sleep(Math.min(said ?? 500 * 2 ** attempt, MAX_WAIT_MS), undefined, signal ? { signal } : {}).catch(() => {
-      throw new AffixClientError(0, 'Cancelled');
+      throw new AffixClientError(0, 'Cancelled', { kind: 'cancelled' });
     });
   }
 }

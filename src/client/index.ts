@@ -6,7 +6,7 @@ import { Http, type HttpOptions } from './http.js';
 import type { Attachment, Comment, Credentials, Entity, EntityType, FoundFile, Issue, Queue, Usage, ZulipAttachment } from './types.js';
 import { upload, type UploadOptions, type UploadResult, type UploadSource } from './upload.js';
 
-export { AffixClientError } from './errors.js';
+export { AffixClientError, type FailureKind } from './errors.js';
 export type * from './types.js';
 export type { DownloadOptions, DownloadResult } from './download.js';
 export type { UploadOptions, UploadResult, UploadSource } from './upload.js';

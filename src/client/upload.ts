@@ -7,6 +7,7 @@ import * as tus from 'tus-js-client';
 import { AffixClientError, errorOf } from './errors.js';
 import type { Http } from './http.js';
 import type { Attachment, Progress, UploadTarget, ZulipUpload } from './types.js';
+import { JsonUrlStorage } from './url-store.js';
 
 /** A file by its path, bytes in memory, or a stream (of `size` bytes if known). */
 export type UploadSource = string | Uint8Array | { stream: Readable; size?: number };
@@ -34,8 +35,6 @@ export interface UploadOptions {
 export type UploadResult = ({ attachment: Attachment } | { zulip: ZulipUpload }) & { resumed: boolean; bytes: number };
 
 const DEFAULT_RESUMABLE_FROM = 8 << 20;
-/** tus-js-client's Node build keeps upload URLs in a JSON file (its type declarations leave the class out). */
-const FileUrlStorage = (tus as unknown as { FileUrlStorage: new (path: string) => tus.UrlStorage }).FileUrlStorage;
 const STREAM_CHUNK = 8 << 20;
 
 export async function upload(http: Http, source: UploadSource, options: UploadOptions): Promise<UploadResult> {
@@ -48,10 +47,10 @@ export async function upload(http: Http, source: UploadSource, options: UploadOp
 
 async function fileSize(path: string): Promise<number> {
   await access(path).catch(() => {
-    throw new AffixClientError(0, `${path}: no such file, or it cannot be read`);
+    throw new AffixClientError(0, `${path}: no such file, or it cannot be read`, { kind: 'input' });
   });
   const info = await stat(path);
-  if (!info.isFile()) throw new AffixClientError(0, `${path}: not a file`);
+  if (!info.isFile()) throw new AffixClientError(0, `${path}: not a file`, { kind: 'input' });
   return info.size;
 }
 
@@ -95,6 +94,7 @@ async function viaTus(http: Http, source: UploadSource, size: number | undefined
   const endpoint = http.url(zulip ? '/api/v1/tus/' : '/v2/tus/');
   const input = typeof source === 'string' ? createReadStream(source) : source instanceof Uint8Array ? Buffer.from(source) : source.stream;
   let resumed = false;
+  const storage = options.resumeStore && typeof source === 'string' ? new JsonUrlStorage(options.resumeStore) : null;
   const lastBody = await new Promise<{ body: string; url: string }>((resolve, reject) => {
     const upload = new tus.Upload(input as never, {
       endpoint,
@@ -105,7 +105,7 @@ async function viaTus(http: Http, source: UploadSource, size: number | undefined
       ...(options.chunkSize || size === undefined || typeof source !== 'string' ? { chunkSize: options.chunkSize ?? STREAM_CHUNK } : {}),
       ...(options.parallel && options.parallel > 1 ? { parallelUploads: options.parallel } : {}),
       retryDelays: [0, 1000, 3000, 5000, 10000],
-      ...(options.resumeStore && typeof source === 'string' ? { urlStorage: new FileUrlStorage(options.resumeStore), storeFingerprintForResuming: true } : { storeFingerprintForResuming: false }),
+      ...(storage ? { urlStorage: storage, storeFingerprintForResuming: true } : { storeFingerprintForResuming: false }),
       removeFingerprintOnSuccess: true,
       onProgress: (bytes, total) => options.onProgress?.({ bytes, total: total || size || bytes }),
       onError: (err) => {
@@ -115,12 +115,14 @@ async function viaTus(http: Http, source: UploadSource, size: number | undefined
       onSuccess: ({ lastResponse }) => resolve({ body: lastResponse.getBody() ?? '', url: upload.url ?? '' }),
     });
     options.signal?.addEventListener('abort', () => {
-      // Stopped, not terminated: the server keeps what it has, for the next run to go on from.
-      void upload.abort(false);
-      reject(new AffixClientError(0, 'Cancelled'));
+      // Stopped, not terminated: the server keeps what it has, and the store the URL (once written), for the next run to go on from.
+      void Promise.resolve(upload.abort(false))
+        .catch(() => undefined)
+        .then(() => storage?.settled())
+        .then(() => reject(new AffixClientError(0, 'Cancelled', { kind: 'cancelled' })));
     });
     const start = async () => {
-      if (options.resumeStore && typeof source === 'string') {
+      if (storage) {
         const previous = await upload.findPreviousUploads();
         const [latest] = previous.sort((a, b) => Date.parse(b.creationTime) - Date.parse(a.creationTime));
         if (latest) {
@@ -134,6 +136,8 @@ async function viaTus(http: Http, source: UploadSource, size: number | undefined
   });
   // Complete already when resumed: tus-js-client ends on its HEAD; an empty PATCH at the end asks for the final answer again.
   const body = lastBody.body || (await finalAnswer(http, lastBody.url, size ?? 0, options.signal));
+  // The stored URL's removal is under way (removeFingerprintOnSuccess): done before this resolves, so a process may exit at once.
+  await storage?.settled();
   const answer = JSON.parse(body) as Attachment | ZulipUpload;
   return { ...(zulip ? { zulip: answer as ZulipUpload } : { attachment: answer as Attachment }), resumed, bytes: size ?? 0 };
 }

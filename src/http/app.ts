@@ -62,6 +62,8 @@ const CORS_EXPOSED_HEADERS = [
   'Tus-Resumable', 'Tus-Version', 'Tus-Extension', 'Tus-Max-Size', 'Tus-Checksum-Algorithm',
   'X-Total-Count', 'X-Total-Pages', 'Link', 'ETag', 'Content-Disposition', 'Content-Range',
 ];
+/** An unread request body up to this size is drained after an error answer rather than cut (see the error handler). */
+const DRAIN_UNREAD_UP_TO = 1 << 20;
 /** How often Node looks for requests over their header or whole-request time (its default: 30 s). */
 const TIMEOUT_CHECK_MS = 1000;
 
@@ -142,8 +144,15 @@ export async function buildApp({
     const clientGone = !request.raw.complete && request.raw.destroyed;
     if (clientGone) request.log.info({ reason: problem.message }, 'client went away before the request was read');
     else if (problem.status >= 500) request.log.error({ err }, 'request failed');
-    // An unread upload body is not worth receiving: answer now and close the connection.
-    if (!request.raw.complete) reply.header('connection', 'close');
+    if (!request.raw.complete && !clientGone) {
+      // A small unread body is read and dropped: closing a socket with unread bytes sends a reset, which
+      // can reach the client before the answer does, and the client then sees a broken connection, not
+      // the refusal (seen with 1-byte uploads to an unknown issue). A larger one is not worth receiving:
+      // answer now and close.
+      const declared = Number(request.headers['content-length']);
+      if (Number.isSafeInteger(declared) && declared <= DRAIN_UNREAD_UP_TO) request.raw.resume();
+      else reply.header('connection', 'close');
+    }
     return sendProblem(request, reply, problem);
   });
   app.setNotFoundHandler((request, reply) =>

@@ -1,4 +1,4 @@
-// A loopback TCP proxy that cuts one connection midway: a client's network dropping under an upload.
+// Loopback TCP proxies for the tests: one that cuts a connection midway (a network dropping under an upload), one that slows it down.
 import { createServer, connect, type Server, type Socket } from 'node:net';
 
 /** A loopback TCP proxy that resets the first connection once it has carried `cutAfter` bytes toward the server. */
@@ -39,4 +39,42 @@ export async function cuttingProxy(targetUrl: string, cutAfter: number): Promise
       for (const socket of sockets) socket.destroy();
     });
   return { url: `http://127.0.0.1:${port}`, cuts: () => cuts, close };
+}
+
+/**
+ * A loopback TCP proxy passing at most `bytesPerSecond` toward the server (per connection), so an
+ * upload lasts long enough to be interrupted; `sent` counts what reached the server.
+ */
+export async function throttledProxy(targetUrl: string, bytesPerSecond: number): Promise<{ url: string; sent: () => number; close: () => Promise<void> }> {
+  const target = new URL(targetUrl);
+  let sent = 0;
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((client) => {
+    const upstream = connect(Number(target.port), target.hostname);
+    for (const socket of [client, upstream]) {
+      sockets.add(socket);
+      socket.once('close', () => sockets.delete(socket));
+    }
+    client.on('data', (chunk: Buffer) => {
+      client.pause();
+      sent += chunk.length;
+      upstream.write(chunk, () => setTimeout(() => client.resume(), (chunk.length / bytesPerSecond) * 1000));
+    });
+    upstream.pipe(client);
+    client.on('error', () => upstream.destroy());
+    upstream.on('error', () => client.destroy());
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    sent: () => sent,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const socket of sockets) socket.destroy();
+      }),
+  };
 }
