@@ -42,6 +42,10 @@ export interface Config {
   s3: S3Config | null;
   /** Redis shared by every node for rate-limit counters; null: counters in each node's memory. */
   redisUrl: string | null;
+  /** `/metrics` answers only with `Authorization: Bearer <token>`; null: open. */
+  metricsToken: string | null;
+  /** `/metrics` on this port of its own (off the public one); null: on the public port. */
+  metricsPort: number | null;
   /** Time for a request's headers to arrive. */
   headerTimeoutMs: number;
   /** Silence allowed while a request body arrives (not a limit on the whole body). */
@@ -75,6 +79,8 @@ const OPTIONS = {
   'database-url': { env: 'AFFIX_DATABASE_URL', default: '', parse: parseDatabaseUrl },
   'database-schema': { env: 'AFFIX_DATABASE_SCHEMA', default: '', parse: parseSchemaName },
   'redis-url': { env: 'AFFIX_REDIS_URL', default: '', parse: parseRedisUrl },
+  'metrics-token': { env: 'AFFIX_METRICS_TOKEN', default: '', parse: (value: string) => value || null },
+  'metrics-port': { env: 'AFFIX_METRICS_PORT', default: '', parse: (value: string) => (value === '' ? null : parsePort(value)) },
   's3-endpoint': { env: 'AFFIX_S3_ENDPOINT', default: '', parse: (v: string) => (v ? parseHttpUrl(v) : null) },
   's3-bucket': { env: 'AFFIX_S3_BUCKET', default: '', parse: (v: string) => v || null },
   's3-region': { env: 'AFFIX_S3_REGION', default: 'us-east-1', parse: (v: string) => v },
@@ -128,6 +134,8 @@ export function loadConfig(flags: Partial<Record<OptionName, string | undefined>
     databaseSchema: read('database-schema'),
     s3: readS3(read),
     redisUrl: read('redis-url'),
+    metricsToken: read('metrics-token'),
+    metricsPort: read('metrics-port'),
     headerTimeoutMs: read('header-timeout'),
     idleTimeoutMs: read('idle-timeout'),
     requestTimeoutMs: read('request-timeout'),

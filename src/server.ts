@@ -1,11 +1,14 @@
 // Opens the stores a configuration names, starts the HTTP app and the collector timer, and shuts down gracefully.
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { Config } from './config.js';
 import { Affix } from './core/affix.js';
 import { buildApp } from './http/app.js';
+import { Metrics, metricsRoute } from './http/metrics.js';
+import type { BlobStore } from './store/blob/blob-store.js';
+import { reportingFailures } from './util/reporting-failures.js';
 import { InFlight } from './util/in-flight.js';
 import { Thumbnailer } from './media/thumbnailer.js';
 import { LocalBlobStore } from './store/blob/local-blob-store.js';
@@ -20,15 +23,18 @@ type CoreConfig = Pick<
  * Opens the stores a configuration names: PostgreSQL or SQLite for metadata, S3 or the local disk
  * for blobs. The data directory always exists: it holds SQLite, local blobs, and scratch files.
  */
-export async function openCore(config: CoreConfig): Promise<Affix> {
+export async function openCore(config: CoreConfig, metrics: Metrics | null = null): Promise<Affix> {
   await mkdir(config.dataDir, { recursive: true });
   // The scale-out clients (pg, the AWS SDK) load only when configured: the embedded default starts lean.
-  const meta = config.databaseUrl
+  const opened = config.databaseUrl
     ? (await import('./store/meta/postgres.js')).openPostgresMetaStore({ url: config.databaseUrl, schema: config.databaseSchema })
     : openSqliteMetaStore(join(config.dataDir, 'affix.sqlite'));
-  await meta.migrate();
-  const blobs = config.s3 ? new (await import('./store/blob/s3-blob-store.js')).S3BlobStore(config.s3) : new LocalBlobStore(config.dataDir, { packUpTo: config.packFilesUpTo });
-  if (blobs instanceof LocalBlobStore) await blobs.init();
+  await opened.migrate();
+  const openedBlobs = config.s3 ? new (await import('./store/blob/s3-blob-store.js')).S3BlobStore(config.s3) : new LocalBlobStore(config.dataDir, { packUpTo: config.packFilesUpTo });
+  if (openedBlobs instanceof LocalBlobStore) await openedBlobs.init();
+  // With metrics, every store failure is counted on its way to the caller.
+  const meta = metrics ? reportingFailures(opened, (method, err) => metrics.storeFailed('meta', method, err)) : opened;
+  const blobs = metrics ? reportingFailures<BlobStore>(openedBlobs, (method, err) => metrics.storeFailed('blob', method, err)) : openedBlobs;
   const scratchDir = join(config.dataDir, 'scratch');
   await mkdir(scratchDir, { recursive: true });
   const thumbnailer = new Thumbnailer({
@@ -36,7 +42,14 @@ export async function openCore(config: CoreConfig): Promise<Affix> {
     timeoutSeconds: Math.max(1, Math.ceil(config.thumbnailTimeoutMs / 1000)),
     memoryBytes: config.thumbnailMemoryBytes,
   });
-  return new Affix(meta, blobs, thumbnailer, { maxFileSize: config.maxFileSize, temporaryTtlMs: config.temporaryTtlMs, resumableTtlMs: config.resumableTtlMs, sessionTtlMs: config.sessionTtlMs, scratchDir, authCacheMs: config.authCacheMs });
+  return new Affix(
+    meta,
+    blobs,
+    thumbnailer,
+    { maxFileSize: config.maxFileSize, temporaryTtlMs: config.temporaryTtlMs, resumableTtlMs: config.resumableTtlMs, sessionTtlMs: config.sessionTtlMs, scratchDir, authCacheMs: config.authCacheMs },
+    Date.now,
+    metrics ?? undefined,
+  );
 }
 
 /** Connects before serving, so a wrong URL stops the start instead of every request. */
@@ -52,6 +65,8 @@ export interface RunningServer {
   app: FastifyInstance;
   core: Affix;
   url: string;
+  /** Where `/metrics` is when `--metrics-port` moved it off the public port; else null. */
+  metricsUrl: string | null;
   /**
    * Stops taking requests, lets those running finish within the shutdown grace (then cuts their
    * connections and waits for their handlers to clean up), and only then closes the stores.
@@ -61,11 +76,14 @@ export interface RunningServer {
 
 /** Starts serving; the collector runs on a timer when `gcIntervalMs` is above zero. */
 export async function startServer(config: Config): Promise<RunningServer> {
-  const core = await openCore(config);
+  const metrics = new Metrics();
+  const core = await openCore(config, metrics);
   const redis = config.redisUrl ? await connectRedis(config.redisUrl) : null;
   const inFlight = new InFlight();
   const app = await buildApp({
     inFlight,
+    metrics,
+    metricsRoute: config.metricsPort === null ? { token: config.metricsToken } : null,
     timeouts: { headersMs: config.headerTimeoutMs, idleMs: config.idleTimeoutMs, totalMs: config.requestTimeoutMs },
     core,
     publicUrl: config.publicUrl,
@@ -79,20 +97,29 @@ export async function startServer(config: Config): Promise<RunningServer> {
     app.log.warn('rate limits are counted per node: give every node the same --redis-url to share them');
   }
   const url = await app.listen({ host: config.host, port: config.port });
+  // `--metrics-port`: /metrics alone on a port of its own (and not on the public one).
+  const metricsApp = config.metricsPort === null ? null : Fastify({ logger: false });
+  let metricsUrl: string | null = null;
+  if (metricsApp) {
+    metricsRoute(metricsApp, metrics, config.metricsToken);
+    metricsUrl = await metricsApp.listen({ host: config.host, port: config.metricsPort! });
+    app.log.info(`metrics at ${metricsUrl}/metrics`);
+  }
   let collecting: Promise<unknown> = Promise.resolve();
   const timer =
     config.gcIntervalMs > 0
       ? setInterval(() => {
           collecting = core.collector
             .collect()
-            .then((report) => app.log.info({ report }, 'collector ran'))
-            .catch((err) => app.log.error({ err }, 'collector failed'));
+            .then((report) => (metrics.collected(report), app.log.info({ report }, 'collector ran')))
+            .catch((err) => (metrics.collected(null), app.log.error({ err }, 'collector failed')));
         }, config.gcIntervalMs).unref()
       : undefined;
   return {
     app,
     core,
     url,
+    metricsUrl,
     async close() {
       clearInterval(timer);
       const closed = app.close();
@@ -106,6 +133,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
       clearTimeout(graceTimer);
       await finished;
       await collecting;
+      await metricsApp?.close();
       await core.close();
       await redis?.quit();
     },

@@ -8,6 +8,7 @@ import { Collector } from './collector.js';
 import { Entities } from './entities.js';
 import { Identity } from './identity.js';
 import { Issues } from './issues.js';
+import { UNOBSERVED, type Observer } from './observer.js';
 import { Resumable } from './resumable.js';
 import { Sessions } from './sessions.js';
 import { Thumbnails } from './thumbnails.js';
@@ -43,17 +44,36 @@ export class Affix {
     thumbnailer: Thumbnailer,
     limits: CoreLimits,
     clock: () => number = Date.now,
+    observer: Observer = UNOBSERVED,
   ) {
     this.identity = new Identity(meta, limits.authCacheMs ?? 0, clock);
     this.attachments = new Attachments(meta, blobs, limits, clock);
     this.issues = new Issues(meta, clock);
     this.entities = new Entities(meta, this.attachments, clock);
     this.chat = new Chat(meta, limits.temporaryTtlMs, clock);
-    this.thumbnails = new Thumbnails(meta, blobs, this.attachments, thumbnailer, limits.scratchDir, clock);
+    this.thumbnails = new Thumbnails(meta, blobs, this.attachments, thumbnailer, limits.scratchDir, clock, observer);
     this.resumable = new Resumable(meta, blobs, this.attachments, limits.resumableTtlMs, clock);
     this.sessions = new Sessions(meta, this.identity, limits.sessionTtlMs, clock);
     this.usage = new Usage(meta, this.attachments);
     this.collector = new Collector(meta, blobs, limits.scratchDir, this.resumable, this.sessions, clock);
+  }
+
+  /**
+   * Whether each store answers a real round trip (a query; a stat or an S3 HEAD) within `timeoutMs`:
+   * `ok`, or what went wrong.
+   */
+  async readiness(timeoutMs: number): Promise<{ meta: string; blobs: string }> {
+    const check = async (probe: () => Promise<unknown>): Promise<string> => {
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<string>((resolve) => (timer = setTimeout(() => resolve(`no answer within ${timeoutMs} ms`), timeoutMs)));
+      try {
+        return await Promise.race([probe().then(() => 'ok', (err: unknown) => `failed: ${err instanceof Error ? err.message : String(err)}`.slice(0, 300)), late]);
+      } finally {
+        clearTimeout(timer);
+      }
+    };
+    const [meta, blobs] = await Promise.all([check(() => this.meta.getOrgByExtId('')), check(() => this.blobs.size('0'.repeat(32)))]);
+    return { meta, blobs };
   }
 
   async close(): Promise<void> {

@@ -11,6 +11,7 @@ import type { MetaStore } from '../store/meta/meta-store.js';
 import type { Attachments } from './attachments.js';
 import { AffixError, notFound } from './errors.js';
 import type { Attachment, Thumbnail } from './model.js';
+import { UNOBSERVED, type Observer } from './observer.js';
 
 export class Thumbnails {
   /** Thumbnails being made in this process, so concurrent first requests make each one once. */
@@ -24,6 +25,7 @@ export class Thumbnails {
     /** A local directory for short-lived files: images copied out of a remote BlobStore for libvips. */
     private readonly scratchDir: string,
     private readonly clock: () => number,
+    private readonly observer: Observer = UNOBSERVED,
   ) {}
 
   /**
@@ -43,7 +45,16 @@ export class Thumbnails {
     const key = `${attachment.sha256}:${spec.width}:${spec.variant}`;
     let pending = this.inFlight.get(key);
     if (!pending) {
-      pending = this.make(attachment, spec).finally(() => this.inFlight.delete(key));
+      const started = performance.now();
+      pending = this.make(attachment, spec)
+        .then(
+          (made) => (this.observer.thumbnailMade((performance.now() - started) / 1000), made),
+          (err: unknown) => {
+            this.observer.thumbnailFailed(err instanceof AffixError ? err.code : 'internal');
+            throw err;
+          },
+        )
+        .finally(() => this.inFlight.delete(key));
       this.inFlight.set(key, pending);
     }
     return pending;

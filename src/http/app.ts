@@ -4,6 +4,7 @@ import fastifyFormbody from '@fastify/formbody';
 import fastifyCookie from '@fastify/cookie';
 import fastifyCors from '@fastify/cors';
 import fastifyRateLimit from '@fastify/rate-limit';
+import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { AffixError } from '../core/errors.js';
 import { hashSecret } from '../core/ids.js';
@@ -12,6 +13,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import type { Affix } from '../core/affix.js';
 import type { InFlight } from '../util/in-flight.js';
 import { contentSender } from './content.js';
+import { metricsRoute, type Metrics } from './metrics.js';
 import { parseCredential } from './credentials.js';
 import { rawErrorResponse, renderProblem } from './dialect-errors.js';
 import { toProblem, type Problem } from './problem.js';
@@ -44,6 +46,10 @@ export interface AppOptions {
   timeouts: ServerTimeouts;
   /** Every route handler running is counted here, so shutdown can wait for them. */
   inFlight: InFlight;
+  /** Counts requests, bytes and uploads; absent: no metrics at all. */
+  metrics?: Metrics | null;
+  /** `/metrics` on this app (else it is served elsewhere, or not at all), behind this bearer token when set. */
+  metricsRoute?: { token: string | null } | null;
 }
 
 /**
@@ -64,6 +70,10 @@ const CORS_EXPOSED_HEADERS = [
 ];
 /** An unread request body up to this size is drained after an error answer rather than cut (see the error handler). */
 const DRAIN_UNREAD_UP_TO = 1 << 20;
+/** A request id taken from the caller: at most 128 of these characters. */
+const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
+/** How long each store has to answer `/readyz`. */
+const READY_TIMEOUT_MS = 2000;
 /** How often Node looks for requests over their header or whole-request time (its default: 30 s). */
 const TIMEOUT_CHECK_MS = 1000;
 
@@ -78,9 +88,18 @@ export async function buildApp({
   jsonBodyLimit = 1 << 20,
   timeouts,
   inFlight,
+  metrics = null,
+  metricsRoute: metricsOnThisApp = null,
 }: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: { level: logLevel },
+    // Readable lines for a person at a terminal; JSON, one object a line, for everything else.
+    logger: { level: logLevel, ...(process.stdout.isTTY ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } } : {}) },
+    // The caller's X-Request-Id when it is a sane one, else ours: on every log line of the request, and in its answer.
+    requestIdHeader: false,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
     bodyLimit: jsonBodyLimit,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: MAX_PARAM_LENGTH },
     // `/v3/...` answers like `/v2/...` (the Go client and newer docs use v3).
@@ -115,9 +134,11 @@ export async function buildApp({
   });
 
   // No response of ours is to be content-sniffed by a browser: JSON, errors and files alike.
-  app.addHook('onRequest', async (_request, reply) => {
+  app.addHook('onRequest', async (request, reply) => {
     reply.header('x-content-type-options', 'nosniff');
+    reply.header('x-request-id', request.id);
   });
+  metrics?.install(app);
 
   // Real clients send `Content-Type: application/json` on every request, bodiless DELETEs included.
   app.removeContentTypeParser('application/json');
@@ -144,6 +165,7 @@ export async function buildApp({
     const clientGone = !request.raw.complete && request.raw.destroyed;
     if (clientGone) request.log.info({ reason: problem.message }, 'client went away before the request was read');
     else if (problem.status >= 500) request.log.error({ err }, 'request failed');
+    metrics?.uploadFailed(request, clientGone ? 'client_gone' : problem.code);
     if (!request.raw.complete && !clientGone) {
       // A small unread body is read and dropped: closing a socket with unread bytes sends a reset, which
       // can reach the client before the answer does, and the client then sees a broken connection, not
@@ -194,6 +216,13 @@ export async function buildApp({
   await app.register(fastifyFormbody);
 
   app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
+  // Ready: both stores answer a real round trip in time; 503 (and which failed) otherwise.
+  app.get('/readyz', { schema: { hide: true } }, async (_request, reply) => {
+    const checks = await core.readiness(READY_TIMEOUT_MS);
+    const ready = Object.values(checks).every((c) => c === 'ok');
+    return reply.code(ready ? 200 : 503).header('cache-control', 'no-store').send({ status: ready ? 'ready' : 'unready', ...checks });
+  });
+  if (metrics && metricsOnThisApp) metricsRoute(app, metrics, metricsOnThisApp.token);
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   const send = contentSender(core, accelRedirect);
   const origins = (request: FastifyRequest) =>

@@ -3,6 +3,7 @@ import busboy, { type BusboyHeaders, type BusboyInstance } from '@fastify/busboy
 import type { IncomingMessage } from 'node:http';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { AffixError } from '../core/errors.js';
+import { addReceived } from './received-bytes.js';
 
 export interface MultipartLimits {
   /** Bytes of the whole body, everything counted: preamble, part headers, fields, files, epilogue. */
@@ -68,7 +69,10 @@ export function readMultipart(request: IncomingMessage, limits: MultipartLimits,
     let failure: Error | null = null;
     let parsed = false;
     let settled = false;
-    const counter = new ByteCounter(limits.totalBytes, limits.tooLarge, () => idle.refresh());
+    const counter = new ByteCounter(limits.totalBytes, limits.tooLarge, (bytes) => {
+      idle.refresh();
+      addReceived(request, bytes);
+    });
     const idle = setTimeout(() => fail(timedOut(`no data for ${Math.round(limits.idleMs / 1000)} s`)), limits.idleMs);
     const late = Number.isFinite(limits.deadline)
       ? setTimeout(() => fail(timedOut('the body took too long to arrive')), Math.max(0, limits.deadline - Date.now()))
@@ -149,14 +153,14 @@ class ByteCounter extends Transform {
   constructor(
     private readonly budget: number,
     private readonly tooLarge: () => AffixError,
-    private readonly onBytes: () => void,
+    private readonly onBytes: (bytes: number) => void,
   ) {
     super();
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
     this.bytes += chunk.length;
-    this.onBytes();
+    this.onBytes(chunk.length);
     if (this.bytes > this.budget) done(this.tooLarge());
     else done(null, chunk);
   }

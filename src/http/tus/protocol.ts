@@ -7,6 +7,7 @@ import { AffixError } from '../../core/errors.js';
 import type { ResumableUpload } from '../../core/model.js';
 import type { StagedUpload } from '../../core/uploads.js';
 import { CHECKSUM_ALGORITHMS, type ChecksumAlgorithm, type Concatenation } from '../../core/resumable.js';
+import { addReceived } from '../received-bytes.js';
 import type { BodyTimeouts } from '../upload.js';
 
 export const TUS_VERSION = '1.0.0';
@@ -171,7 +172,10 @@ function bodyOf(request: FastifyRequest, idleMs: number): Readable {
     clearTimeout(timer);
     if (idleMs > 0) timer = setTimeout(() => (stop(), raw.destroy()), idleMs);
   };
-  raw.on('data', arm);
+  raw.on('data', (chunk: Buffer) => {
+    addReceived(raw, chunk.length);
+    arm();
+  });
   raw.once('end', () => clearTimeout(timer));
   raw.once('error', stop);
   raw.once('close', () => {
