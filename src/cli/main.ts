@@ -3,6 +3,7 @@
 import { parseArgs } from 'node:util';
 import { CONFIG_FLAGS, loadConfig, parseServeArgs } from '../config.js';
 import { openCore, startServer } from '../server.js';
+import { fsck } from './fsck.js';
 import { runPersonCommand } from './person.js';
 
 const USAGE = `Usage:
@@ -18,6 +19,7 @@ const USAGE = `Usage:
   affix user add --org <orgId> --login <login> --display "<name>" [--email <e>] [--data-dir D]
   affix org set --org <orgId> [--max-file-upload-size-mib N|none] [--upload-quota-mib N|none] [--data-dir D]
   affix gc [--data-dir D]
+  affix fsck [--full] [--sample N] [--repair] [--json] [--data-dir D]
 
   affix login --url URL (--token T --org O | --email E --api-key K)
   affix upload FILE... [--issue KEY | --comment KEY/ID | --entity TYPE/ID | --temporary | --zulip] [--name N] [--json]
@@ -28,7 +30,7 @@ const USAGE = `Usage:
   (each takes --help; AFFIX_URL, AFFIX_TOKEN + AFFIX_ORG or AFFIX_EMAIL + AFFIX_API_KEY stand in for login)
 
 Every flag of serve also reads AFFIX_<NAME> from the environment (AFFIX_PORT, AFFIX_DATA_DIR, ...).
-user, org and gc take the same storage flags (or variables) as serve: --database-url, --s3-*.`;
+user, org, gc and fsck take the same storage flags (or variables) as serve: --database-url, --s3-*.`;
 
 /** The commands for people and scripts, on the client (./person.ts). */
 const PERSON_COMMANDS = new Set(['login', 'upload', 'ls', 'download', 'rm', 'usage']);
@@ -113,6 +115,20 @@ async function main(argv: string[]): Promise<number> {
         await core.close();
       }
       return 0;
+    }
+    case 'fsck': {
+      const { values } = parseArgs({
+        args: rest,
+        options: { ...CONFIG_FLAGS, full: { type: 'boolean' }, repair: { type: 'boolean' }, sample: { type: 'string' }, json: { type: 'boolean' } },
+      });
+      const sample = values.sample === undefined ? 100 : Number(values.sample);
+      if (!Number.isSafeInteger(sample) || sample < 0) throw new Error(`--sample: a whole number of blobs, not ${values.sample}`);
+      const core = await openCore(loadConfig(values));
+      try {
+        return await fsck(core, { full: values.full === true, repair: values.repair === true, sample, json: values.json === true });
+      } finally {
+        await core.close();
+      }
     }
     case 'help':
     case '--help':

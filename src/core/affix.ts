@@ -7,6 +7,7 @@ import { Chat } from './chat.js';
 import { Collector } from './collector.js';
 import { Entities } from './entities.js';
 import { Identity } from './identity.js';
+import { Integrity } from './integrity.js';
 import { Issues } from './issues.js';
 import { UNOBSERVED, type Observer } from './observer.js';
 import { Resumable } from './resumable.js';
@@ -36,6 +37,7 @@ export class Affix {
   readonly resumable: Resumable;
   readonly sessions: Sessions;
   readonly usage: Usage;
+  readonly integrity: Integrity;
   readonly collector: Collector;
 
   constructor(
@@ -55,6 +57,7 @@ export class Affix {
     this.resumable = new Resumable(meta, blobs, this.attachments, limits.resumableTtlMs, clock);
     this.sessions = new Sessions(meta, this.identity, limits.sessionTtlMs, clock);
     this.usage = new Usage(meta, this.attachments);
+    this.integrity = new Integrity(meta, blobs, clock);
     this.collector = new Collector(meta, blobs, limits.scratchDir, this.resumable, this.sessions, clock);
   }
 

@@ -31,6 +31,7 @@ import { QueryContext, type Locker } from './query-context.js';
 import { ResumableQueries } from './resumable.js';
 import { SessionQueries } from './sessions.js';
 import { UsageQueries } from './usage.js';
+import { IntegrityQueries } from './integrity.js';
 import type { Database } from './schema.js';
 import { SettingQueries } from './settings.js';
 import { ThumbnailQueries } from './thumbnails.js';
@@ -51,6 +52,7 @@ export class KyselyMetaStore implements MetaStore {
   private readonly resumable: ResumableQueries;
   private readonly sessions: SessionQueries;
   private readonly usage: UsageQueries;
+  private readonly integrity: IntegrityQueries;
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -73,6 +75,7 @@ export class KyselyMetaStore implements MetaStore {
     this.resumable = new ResumableQueries(q);
     this.sessions = new SessionQueries(q);
     this.usage = new UsageQueries(q);
+    this.integrity = new IntegrityQueries(q);
   }
 
   async migrate(): Promise<void> {
@@ -161,6 +164,15 @@ export class KyselyMetaStore implements MetaStore {
   topUploaders(orgId: number, limit: number) { return this.usage.topUploaders(orgId, limit); }
   searchAttachments(orgId: number, viewerId: number, text: string, page?: Page, ownOnly?: boolean) { return this.usage.searchAttachments(orgId, viewerId, text, page, ownOnly); }
   countSearchAttachments(orgId: number, viewerId: number, text: string, ownOnly?: boolean) { return this.usage.countSearchAttachments(orgId, viewerId, text, ownOnly); }
+
+  // --- integrity.ts ---
+  blobsAfter(afterId: number, limit: number) { return this.integrity.blobsAfter(afterId, limit); }
+  countBlobs() { return this.integrity.countBlobs(); }
+  attachmentsOfBlob(blobId: number, limit: number) { return this.integrity.attachmentsOfBlob(blobId, limit); }
+  setBlobRefCount(blobId: number, refCount: number) { return this.integrity.setBlobRefCount(blobId, refCount); }
+  deleteUnusedBlob(blobId: number) { return this.integrity.deleteUnusedBlob(blobId); }
+  thumbnailsAfter(afterKey: string, limit: number) { return this.integrity.thumbnailsAfter(afterKey, limit); }
+  deleteThumbnail(storageKey: string) { return this.integrity.deleteThumbnail(storageKey); }
 
   // --- settings.ts, thumbnails.ts, collector.ts ---
   setting(key: string, create: () => string) { return this.settings.setting(key, create); }

@@ -301,6 +301,30 @@ export interface UsageRecords {
   countSearchAttachments(orgId: number, viewerId: number, text: string, ownOnly?: boolean): Promise<number>;
 }
 
+/** A blob row, and how many attachments really use it (its `refCount` should say the same). */
+export interface BlobUse {
+  id: number;
+  sha256: string;
+  size: number;
+  storageKey: string;
+  refCount: number;
+  attachments: number;
+}
+
+/** What the integrity check (`affix fsck`) reads and repairs. */
+export interface IntegrityRecords {
+  /** Blob rows after `afterId`, in id order, at most `limit`. */
+  blobsAfter(afterId: number, limit: number): Promise<BlobUse[]>;
+  countBlobs(): Promise<number>;
+  attachmentsOfBlob(blobId: number, limit: number): Promise<Array<{ id: number; orgId: number; name: string }>>;
+  setBlobRefCount(blobId: number, refCount: number): Promise<void>;
+  /** Removes a blob row no attachment uses (none at the moment of the transaction); its storage key, or null when one uses it. */
+  deleteUnusedBlob(blobId: number): Promise<string | null>;
+  /** Thumbnail rows after `afterKey`, in key order. */
+  thumbnailsAfter(afterKey: string, limit: number): Promise<Array<{ storageKey: string; bytes: number }>>;
+  deleteThumbnail(storageKey: string): Promise<void>;
+}
+
 /** What the collector asks of the records. */
 export interface CollectorRecords {
   /** Removes temporary uploads whose expiry has passed, at most `limit` of them. */
@@ -341,6 +365,7 @@ export interface MetaStore
     ResumableRecords,
     SessionRecords,
     UsageRecords,
+    IntegrityRecords,
     CollectorRecords {
   /** Creates or upgrades the schema; safe to call on every start. */
   migrate(): Promise<void>;
