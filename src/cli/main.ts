@@ -3,6 +3,7 @@
 import { parseArgs } from 'node:util';
 import { CONFIG_FLAGS, loadConfig, parseServeArgs } from '../config.js';
 import { openCore, startServer } from '../server.js';
+import { backup, restore } from './backup.js';
 import { fsck } from './fsck.js';
 import { runPersonCommand } from './person.js';
 
@@ -20,6 +21,8 @@ const USAGE = `Usage:
   affix org set --org <orgId> [--max-file-upload-size-mib N|none] [--upload-quota-mib N|none] [--data-dir D]
   affix gc [--data-dir D]
   affix fsck [--full] [--sample N] [--repair] [--json] [--data-dir D]
+  affix backup --to DIR [--data-dir D]          (the embedded default, while it serves)
+  affix restore --from DIR --data-dir D
 
   affix login --url URL (--token T --org O | --email E --api-key K)
   affix upload FILE... [--issue KEY | --comment KEY/ID | --entity TYPE/ID | --temporary | --zulip] [--name N] [--json]
@@ -129,6 +132,23 @@ async function main(argv: string[]): Promise<number> {
       } finally {
         await core.close();
       }
+    }
+    case 'backup': {
+      const { values } = parseArgs({ args: rest, options: { ...CONFIG_FLAGS, to: { type: 'string' } } });
+      if (!values.to) throw new Error('affix backup: --to DIR is required (absent or empty)');
+      const report = await backup(loadConfig(values), values.to);
+      process.stdout.write(`${JSON.stringify(report)}\n`);
+      if (report.damaged.length > 0) {
+        process.stderr.write(`affix backup: ${report.damaged.length} blobs are missing or wrong in the live store (run affix fsck): the backup in ${values.to} is not whole\n`);
+        return 1;
+      }
+      return 0;
+    }
+    case 'restore': {
+      const { values } = parseArgs({ args: rest, options: { ...CONFIG_FLAGS, from: { type: 'string' } } });
+      if (!values.from || !values['data-dir']) throw new Error('affix restore: --from DIR and --data-dir D (absent or empty) are required');
+      process.stdout.write(`${JSON.stringify(await restore(values.from, loadConfig(values)))}\n`);
+      return 0;
     }
     case 'help':
     case '--help':

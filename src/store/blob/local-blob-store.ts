@@ -44,7 +44,8 @@ export class LocalBlobStore implements BlobStore {
   private readonly stagingDir: string;
   private readonly dirSyncs = new SharedRuns(syncDir);
   private readonly madeDirs = new Map<string, Promise<void>>();
-  private readonly packsDir: string;
+  /** Where the pack files are (`<root>/packs`), for a backup to copy them whole. */
+  readonly packsDir: string;
   private readonly packs: BlobPacks;
   private readonly packUpTo: number;
   private readonly resumableDir: string;
