@@ -24,7 +24,7 @@ if (services.status !== 0) {
   process.exit(services.status ?? 1);
 }
 // These provision every backend themselves, so one pass is enough.
-const backendIndependent = new Set(['stores.test.js', 'multi-node.test.js', 'resumable-parts.test.js']);
+const backendIndependent = new Set(['stores.test.js', 'multi-node.test.js', 'resumable-parts.test.js', 'migrate.test.js']);
 const passes = [
   { backend: 'embedded', files },
   { backend: 'postgres-s3', files: files.filter((f) => !backendIndependent.has(f.split('/').pop())) },

@@ -8,6 +8,7 @@ import { Affix } from './core/affix.js';
 import { buildApp } from './http/app.js';
 import { Metrics, metricsRoute } from './http/metrics.js';
 import type { BlobStore } from './store/blob/blob-store.js';
+import type { MetaStore } from './store/meta/meta-store.js';
 import { reportingFailures } from './util/reporting-failures.js';
 import { InFlight } from './util/in-flight.js';
 import { Thumbnailer } from './media/thumbnailer.js';
@@ -20,18 +21,24 @@ type CoreConfig = Pick<
 >;
 
 /**
- * Opens the stores a configuration names: PostgreSQL or SQLite for metadata, S3 or the local disk
- * for blobs. The data directory always exists: it holds SQLite, local blobs, and scratch files.
+ * Opens the stores a configuration names, migrated and ready: PostgreSQL or SQLite for metadata, S3 or
+ * the local disk for blobs. The data directory always exists: it holds SQLite, local blobs, scratch files.
  */
-export async function openCore(config: CoreConfig, metrics: Metrics | null = null): Promise<Affix> {
+export async function openStores(config: Pick<Config, 'dataDir' | 'packFilesUpTo' | 'databaseUrl' | 'databaseSchema' | 's3'>): Promise<{ meta: MetaStore; blobs: BlobStore }> {
   await mkdir(config.dataDir, { recursive: true });
   // The scale-out clients (pg, the AWS SDK) load only when configured: the embedded default starts lean.
-  const opened = config.databaseUrl
+  const meta = config.databaseUrl
     ? (await import('./store/meta/postgres.js')).openPostgresMetaStore({ url: config.databaseUrl, schema: config.databaseSchema })
     : openSqliteMetaStore(join(config.dataDir, 'affix.sqlite'));
-  await opened.migrate();
-  const openedBlobs = config.s3 ? new (await import('./store/blob/s3-blob-store.js')).S3BlobStore(config.s3) : new LocalBlobStore(config.dataDir, { packUpTo: config.packFilesUpTo });
-  if (openedBlobs instanceof LocalBlobStore) await openedBlobs.init();
+  await meta.migrate();
+  const blobs = config.s3 ? new (await import('./store/blob/s3-blob-store.js')).S3BlobStore(config.s3) : new LocalBlobStore(config.dataDir, { packUpTo: config.packFilesUpTo });
+  if (blobs instanceof LocalBlobStore) await blobs.init();
+  return { meta, blobs };
+}
+
+/** The core over the stores a configuration names (see `openStores`); with `metrics`, counted. */
+export async function openCore(config: CoreConfig, metrics: Metrics | null = null): Promise<Affix> {
+  const { meta: opened, blobs: openedBlobs } = await openStores(config);
   // With metrics, every store failure is counted on its way to the caller.
   const meta = metrics ? reportingFailures(opened, (method, err) => metrics.storeFailed('meta', method, err)) : opened;
   const blobs = metrics ? reportingFailures<BlobStore>(openedBlobs, (method, err) => metrics.storeFailed('blob', method, err)) : openedBlobs;

@@ -1,10 +1,13 @@
 #!/usr/bin/env node
 // The `affix` command: the server's (serve, user add, org set, gc) and people's (login, upload, ls, download, rm, usage).
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CONFIG_FLAGS, loadConfig, parseServeArgs } from '../config.js';
 import { openCore, startServer } from '../server.js';
 import { backup, restore } from './backup.js';
 import { fsck } from './fsck.js';
+import { migrate } from './migrate.js';
 import { runPersonCommand } from './person.js';
 
 const USAGE = `Usage:
@@ -23,6 +26,8 @@ const USAGE = `Usage:
   affix fsck [--full] [--sample N] [--repair] [--json] [--data-dir D]
   affix backup --to DIR [--data-dir D]          (the embedded default, while it serves)
   affix restore --from DIR --data-dir D
+  affix migrate [source flags] (--to-database-url URL [--to-database-schema S] | --to-data-dir D)
+                [--to-s3-endpoint URL --to-s3-bucket B --to-s3-region R --to-s3-access-key K --to-s3-secret-key S --to-s3-force-path-style true]
 
   affix login --url URL (--token T --org O | --email E --api-key K)
   affix upload FILE... [--issue KEY | --comment KEY/ID | --entity TYPE/ID | --temporary | --zulip] [--name N] [--json]
@@ -148,6 +153,25 @@ async function main(argv: string[]): Promise<number> {
       const { values } = parseArgs({ args: rest, options: { ...CONFIG_FLAGS, from: { type: 'string' } } });
       if (!values.from || !values['data-dir']) throw new Error('affix restore: --from DIR and --data-dir D (absent or empty) are required');
       process.stdout.write(`${JSON.stringify(await restore(values.from, loadConfig(values)))}\n`);
+      return 0;
+    }
+    case 'migrate': {
+      const targetFlags = ['data-dir', 'database-url', 'database-schema', 's3-endpoint', 's3-bucket', 's3-region', 's3-access-key', 's3-secret-key', 's3-force-path-style'] as const;
+      const { values } = parseArgs({
+        args: rest,
+        options: { ...CONFIG_FLAGS, ...Object.fromEntries(targetFlags.map((f) => [`to-${f}`, { type: 'string' as const }])) },
+      });
+      const given = values as Record<string, string | undefined>;
+      const to = Object.fromEntries(targetFlags.filter((f) => given[`to-${f}`] !== undefined).map((f) => [f, given[`to-${f}`]!]));
+      if (!to['database-url'] && !to['data-dir']) throw new Error('affix migrate: name the target with --to-database-url (and --to-s3-...) or --to-data-dir');
+      // The target comes from --to-... flags alone: no AFFIX_* variable of the source leaks into it.
+      const target = loadConfig({ ...to, 'data-dir': to['data-dir'] ?? join(tmpdir(), `affix-migrate-${process.pid}`) }, {});
+      const report = await migrate(loadConfig(values), target, (line) => process.stderr.write(`migrate: ${line}\n`));
+      process.stdout.write(`${JSON.stringify(report)}\n`);
+      if (report.failures.length > 0) {
+        for (const failure of report.failures) process.stderr.write(`affix migrate: ${failure}\n`);
+        return 1;
+      }
       return 0;
     }
     case 'help':

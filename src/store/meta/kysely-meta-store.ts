@@ -25,6 +25,7 @@ import type {
   Page,
   EntitySearch,
   IssueSearch,
+  TransferTable,
 } from './meta-store.js';
 import { migrateToLatest, type SqlFlavor } from './migrations.js';
 import { QueryContext, type Locker } from './query-context.js';
@@ -32,6 +33,7 @@ import { ResumableQueries } from './resumable.js';
 import { SessionQueries } from './sessions.js';
 import { UsageQueries } from './usage.js';
 import { IntegrityQueries } from './integrity.js';
+import { TransferQueries } from './transfer.js';
 import type { Database } from './schema.js';
 import { SettingQueries } from './settings.js';
 import { ThumbnailQueries } from './thumbnails.js';
@@ -53,6 +55,7 @@ export class KyselyMetaStore implements MetaStore {
   private readonly sessions: SessionQueries;
   private readonly usage: UsageQueries;
   private readonly integrity: IntegrityQueries;
+  private readonly transfer: TransferQueries;
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -76,6 +79,7 @@ export class KyselyMetaStore implements MetaStore {
     this.sessions = new SessionQueries(q);
     this.usage = new UsageQueries(q);
     this.integrity = new IntegrityQueries(q);
+    this.transfer = new TransferQueries(q);
   }
 
   async migrate(): Promise<void> {
@@ -173,6 +177,12 @@ export class KyselyMetaStore implements MetaStore {
   deleteUnusedBlob(blobId: number) { return this.integrity.deleteUnusedBlob(blobId); }
   thumbnailsAfter(afterKey: string, limit: number) { return this.integrity.thumbnailsAfter(afterKey, limit); }
   deleteThumbnail(storageKey: string) { return this.integrity.deleteThumbnail(storageKey); }
+
+  // --- transfer.ts ---
+  rowsAfter(table: TransferTable, after: unknown[] | null, limit: number) { return this.transfer.rowsAfter(table, after, limit); }
+  countRows(table: TransferTable) { return this.transfer.countRows(table); }
+  insertRows(table: TransferTable, rows: Array<Record<string, unknown>>) { return this.transfer.insertRows(table, rows); }
+  resetIdSequences() { return this.transfer.resetIdSequences(); }
 
   // --- settings.ts, thumbnails.ts, collector.ts ---
   setting(key: string, create: () => string) { return this.settings.setting(key, create); }

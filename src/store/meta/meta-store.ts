@@ -325,6 +325,37 @@ export interface IntegrityRecords {
   deleteThumbnail(storageKey: string): Promise<void>;
 }
 
+/** The tables `affix migrate` copies, in an order where each row's references come first. */
+export const TRANSFER_TABLES = [
+  'orgs',
+  'users',
+  'queues',
+  'issues',
+  'comments',
+  'entities',
+  'entity_comments',
+  'blobs',
+  'attachments',
+  'channels',
+  'messages',
+  'message_attachments',
+  'message_recipients',
+  'settings',
+  'sessions',
+] as const;
+export type TransferTable = (typeof TRANSFER_TABLES)[number];
+
+/** Rows as they are, for copying every record from one backend to another (thumbnails, unfinished uploads and orphan notes are left: they are made again). */
+export interface TransferRecords {
+  /** A table's rows after the key `after` (that of the previous batch's last row), in key order, at most `limit`. */
+  rowsAfter(table: TransferTable, after: unknown[] | null, limit: number): Promise<{ rows: Array<Record<string, unknown>>; last: unknown[] | null }>;
+  countRows(table: TransferTable): Promise<number>;
+  /** Inserts rows with their ids; a row whose key is there already is left as it is (a resumed copy). */
+  insertRows(table: TransferTable, rows: Array<Record<string, unknown>>): Promise<void>;
+  /** After rows came in with their ids: each generated id goes on past the largest. */
+  resetIdSequences(): Promise<void>;
+}
+
 /** What the collector asks of the records. */
 export interface CollectorRecords {
   /** Removes temporary uploads whose expiry has passed, at most `limit` of them. */
@@ -366,6 +397,7 @@ export interface MetaStore
     SessionRecords,
     UsageRecords,
     IntegrityRecords,
+    TransferRecords,
     CollectorRecords {
   /** Creates or upgrades the schema; safe to call on every start. */
   migrate(): Promise<void>;
