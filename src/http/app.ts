@@ -134,9 +134,10 @@ export async function buildApp({
   });
 
   // No response of ours is to be content-sniffed by a browser: JSON, errors and files alike.
-  app.addHook('onRequest', async (request, reply) => {
+  app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-content-type-options', 'nosniff');
     reply.header('x-request-id', request.id);
+    done();
   });
   metrics?.install(app);
 

@@ -41,6 +41,9 @@ export class Metrics implements Observer {
   private readonly collectorReclaimed = new Counter({ name: 'affix_collector_reclaimed_bytes_total', help: 'Bytes the collector gave back from pack files', registers: [this.registry] });
   private readonly storeErrors = new Counter({ name: 'affix_store_errors_total', help: 'Failures of the metadata and blob stores (not refusals such as a quota), by store and method', labelNames: ['store', 'method'], registers: [this.registry] });
 
+  /** Route templates times methods times statuses: a bounded set, whatever the URLs. */
+  private readonly series = new Map<string, { count: Counter.Internal; duration: Histogram.Internal<string> }>();
+
   constructor() {
     // Memory, CPU, event-loop lag (nodejs_eventloop_lag_*), handles, GC: prom-client's defaults.
     collectDefaultMetrics({ register: this.registry });
@@ -48,16 +51,24 @@ export class Metrics implements Observer {
 
   /** Counts every request of `app` (and its uploads and downloads) when it is answered. */
   install(app: FastifyInstance): void {
-    app.addHook('onRequest', async (request) => {
+    // Callback hooks, not async ones: they run on every request, and a promise each is measurable there.
+    app.addHook('onRequest', (request, _reply, done) => {
       const kind = uploadKind(request);
       if (kind) {
         this.uploading.inc({ kind });
         counted.add(request);
       }
+      done();
     });
-    app.addHook('onResponse', async (request, reply) => this.answered(request, reply));
+    app.addHook('onResponse', (request, reply, done) => {
+      this.answered(request, reply);
+      done();
+    });
     // A client gone before its answer: still a request, and no longer an upload in flight.
-    app.addHook('onRequestAbort', async (request) => this.uploadEnded(request));
+    app.addHook('onRequestAbort', (request, done) => {
+      this.uploadEnded(request);
+      done();
+    });
   }
 
   /** An upload refused: by its cause, the error's code. */
@@ -101,15 +112,27 @@ export class Metrics implements Observer {
   private answered(request: FastifyRequest, reply: FastifyReply): void {
     // The route's template (`/v2/issues/:issue/attachments`), never the URL: one series per route, whatever the ids.
     const route = request.routeOptions.url ?? 'unmatched';
-    const labels = { method: request.method, route, status: String(reply.statusCode) };
-    this.requests.inc(labels);
-    this.durations.observe(labels, reply.elapsedTime / 1000);
+    const series = this.seriesOf(request.method, route, reply.statusCode);
+    series.count.inc();
+    series.duration.observe(reply.elapsedTime / 1000);
     const kind = uploadKind(request);
     if (kind) this.uploaded.inc({ kind }, receivedOf(request.raw));
     // A file's bytes: the answers that carry a Content-Disposition, as every download route's do.
     const length = Number(reply.getHeader('content-length'));
     if (request.method === 'GET' && reply.getHeader('content-disposition') && !reply.getHeader('x-accel-redirect') && Number.isFinite(length)) this.downloaded.inc(length);
     this.uploadEnded(request);
+  }
+
+  /** The request counter's and histogram's children for these labels, made once: prom-client hashes the labels on every call otherwise. */
+  private seriesOf(method: string, route: string, status: number): { count: Counter.Internal; duration: Histogram.Internal<string> } {
+    const key = `${method} ${status} ${route}`;
+    let series = this.series.get(key);
+    if (!series) {
+      const labels = { method, route, status: String(status) };
+      series = { count: this.requests.labels(labels), duration: this.durations.labels(labels) };
+      this.series.set(key, series);
+    }
+    return series;
   }
 
   private uploadEnded(request: FastifyRequest): void {
