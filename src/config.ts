@@ -1,4 +1,5 @@
 // The server's configuration: every option with its flag, environment variable and default.
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import type { S3Config } from './store/blob/s3-blob-store.js';
 import { parseArgs } from 'node:util';
@@ -54,6 +55,8 @@ export interface Config {
   requestTimeoutMs: number;
   /** On SIGTERM or SIGINT, how long requests still running may take before they are cut. */
   shutdownGraceMs: number;
+  /** Processes serving the port (node:cluster); 1: this process alone. */
+  workers: number;
 }
 
 /** Each option: its flag, its environment variable, its default, and how to read it. */
@@ -92,6 +95,7 @@ const OPTIONS = {
   'idle-timeout': { env: 'AFFIX_IDLE_TIMEOUT', default: '60s', parse: parsePositiveDuration },
   'request-timeout': { env: 'AFFIX_REQUEST_TIMEOUT', default: '1h', parse: parseDuration },
   'shutdown-grace': { env: 'AFFIX_SHUTDOWN_GRACE', default: '30s', parse: parseDuration },
+  workers: { env: 'AFFIX_WORKERS', default: String(availableParallelism()), parse: parseWorkers },
 } as const;
 
 type OptionName = keyof typeof OPTIONS;
@@ -140,6 +144,7 @@ export function loadConfig(flags: Partial<Record<OptionName, string | undefined>
     idleTimeoutMs: read('idle-timeout'),
     requestTimeoutMs: read('request-timeout'),
     shutdownGraceMs: read('shutdown-grace'),
+    workers: read('workers'),
   };
   if (config.accelRedirect && config.s3) {
     throw new Error('--accel-redirect serves blobs from the data directory, and cannot be used with S3 (see --s3-presign-downloads)');
@@ -188,6 +193,13 @@ function parseAccelPrefix(value: string): string | null {
 function parseCount(value: string): number {
   const number = Number(value);
   if (!Number.isSafeInteger(number) || number < 0) throw new Error(`not a whole number: ${value}`);
+  return number;
+}
+
+/** More processes than cores only adds switching; 64 bounds what a typo can fork. */
+function parseWorkers(value: string): number {
+  const number = Number(value);
+  if (!Number.isSafeInteger(number) || number < 1 || number > 64) throw new Error(`a number of processes from 1 to 64, not ${value}`);
   return number;
 }
 

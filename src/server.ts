@@ -1,9 +1,14 @@
 // Opens the stores a configuration names, starts the HTTP app and the collector timer, and shuts down gracefully.
 import { mkdir } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { Config } from './config.js';
+import { clusterLocker } from './cluster/locks.js';
+import type { PrimaryLink } from './cluster/link.js';
+import { clusterRateStore } from './cluster/rate-budget.js';
+import type { Locker } from './store/meta/query-context.js';
 import { Affix } from './core/affix.js';
 import { buildApp } from './http/app.js';
 import { Metrics, metricsRoute } from './http/metrics.js';
@@ -24,30 +29,44 @@ type CoreConfig = Pick<
  * Opens the stores a configuration names, migrated and ready: PostgreSQL or SQLite for metadata, S3 or
  * the local disk for blobs. The data directory always exists: it holds SQLite, local blobs, scratch files.
  */
-export async function openStores(config: Pick<Config, 'dataDir' | 'packFilesUpTo' | 'databaseUrl' | 'databaseSchema' | 's3'>): Promise<{ meta: MetaStore; blobs: BlobStore }> {
+export async function openStores(
+  config: Pick<Config, 'dataDir' | 'packFilesUpTo' | 'databaseUrl' | 'databaseSchema' | 's3'>,
+  /** Locks for SQLite shared with other processes (a cluster's workers); PostgreSQL's are every node's already. */
+  sqliteLocker?: Locker,
+): Promise<{ meta: MetaStore; blobs: BlobStore }> {
   await mkdir(config.dataDir, { recursive: true });
   // The scale-out clients (pg, the AWS SDK) load only when configured: the embedded default starts lean.
   const meta = config.databaseUrl
     ? (await import('./store/meta/postgres.js')).openPostgresMetaStore({ url: config.databaseUrl, schema: config.databaseSchema })
-    : openSqliteMetaStore(join(config.dataDir, 'affix.sqlite'));
+    : openSqliteMetaStore(join(config.dataDir, 'affix.sqlite'), sqliteLocker);
   await meta.migrate();
   const blobs = config.s3 ? new (await import('./store/blob/s3-blob-store.js')).S3BlobStore(config.s3) : new LocalBlobStore(config.dataDir, { packUpTo: config.packFilesUpTo });
   if (blobs instanceof LocalBlobStore) await blobs.init();
   return { meta, blobs };
 }
 
+/** How a process shares the machine with others serving the same port (`--workers`). */
+export interface Sharing {
+  /** Locks every worker sees, for SQLite. */
+  sqliteLocker?: Locker;
+  /** This process's share of the machine's thumbnail slots and memory (1 / workers). */
+  thumbnailShare: number;
+}
+
 /** The core over the stores a configuration names (see `openStores`); with `metrics`, counted. */
-export async function openCore(config: CoreConfig, metrics: Metrics | null = null): Promise<Affix> {
-  const { meta: opened, blobs: openedBlobs } = await openStores(config);
+export async function openCore(config: CoreConfig, metrics: Metrics | null = null, sharing: Sharing = { thumbnailShare: 1 }): Promise<Affix> {
+  const { meta: opened, blobs: openedBlobs } = await openStores(config, sharing.sqliteLocker);
   // With metrics, every store failure is counted on its way to the caller.
   const meta = metrics ? reportingFailures(opened, (method, err) => metrics.storeFailed('meta', method, err)) : opened;
   const blobs = metrics ? reportingFailures<BlobStore>(openedBlobs, (method, err) => metrics.storeFailed('blob', method, err)) : openedBlobs;
   const scratchDir = join(config.dataDir, 'scratch');
   await mkdir(scratchDir, { recursive: true });
+  // Sized for the machine: each of N workers gets its share of the cores and of the memory budget.
   const thumbnailer = new Thumbnailer({
     maxPixels: config.thumbnailMaxPixels,
     timeoutSeconds: Math.max(1, Math.ceil(config.thumbnailTimeoutMs / 1000)),
-    memoryBytes: config.thumbnailMemoryBytes,
+    memoryBytes: Math.floor(config.thumbnailMemoryBytes * sharing.thumbnailShare),
+    concurrency: Math.max(1, Math.round(availableParallelism() * sharing.thumbnailShare)),
   });
   return new Affix(
     meta,
@@ -81,10 +100,23 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-/** Starts serving; the collector runs on a timer when `gcIntervalMs` is above zero. */
-export async function startServer(config: Config): Promise<RunningServer> {
-  const metrics = new Metrics();
-  const core = await openCore(config, metrics);
+/** A cluster worker's place: its channel to the primary and its slot (slot 0 runs the collector's timer). */
+export interface WorkerPlace {
+  link: PrimaryLink;
+  slot: number;
+  workers: number;
+}
+
+/**
+ * Starts serving; the collector runs on a timer when `gcIntervalMs` is above zero (in a cluster, on the
+ * worker of slot 0 only, and under the collector's lock everywhere).
+ */
+export async function startServer(config: Config, worker: WorkerPlace | null = null): Promise<RunningServer> {
+  const metrics = new Metrics(worker ? () => worker.link.call('metrics', {}) : null);
+  const core = await openCore(config, metrics, {
+    thumbnailShare: worker ? 1 / worker.workers : 1,
+    ...(worker && !config.databaseUrl ? { sqliteLocker: clusterLocker(worker.link) } : {}),
+  });
   const redis = config.redisUrl ? await connectRedis(config.redisUrl) : null;
   const inFlight = new InFlight();
   const app = await buildApp({
@@ -99,13 +131,14 @@ export async function startServer(config: Config): Promise<RunningServer> {
     accelRedirect: config.accelRedirect,
     rateLimitPerMinute: config.rateLimitPerMinute,
     rateLimitRedis: redis,
+    rateLimitStore: worker && !redis ? clusterRateStore(worker.link) : null,
   });
   if (config.rateLimitPerMinute > 0 && !redis && config.databaseUrl) {
     app.log.warn('rate limits are counted per node: give every node the same --redis-url to share them');
   }
   const url = await app.listen({ host: config.host, port: config.port });
-  // `--metrics-port`: /metrics alone on a port of its own (and not on the public one).
-  const metricsApp = config.metricsPort === null ? null : Fastify({ logger: false });
+  // `--metrics-port`: /metrics alone on a port of its own (and not on the public one); a cluster's primary serves it.
+  const metricsApp = config.metricsPort === null || worker ? null : Fastify({ logger: false });
   let metricsUrl: string | null = null;
   if (metricsApp) {
     metricsRoute(metricsApp, metrics, config.metricsToken);
@@ -114,11 +147,11 @@ export async function startServer(config: Config): Promise<RunningServer> {
   }
   let collecting: Promise<unknown> = Promise.resolve();
   const timer =
-    config.gcIntervalMs > 0
+    config.gcIntervalMs > 0 && (worker?.slot ?? 0) === 0
       ? setInterval(() => {
           collecting = core.collector
-            .collect()
-            .then((report) => (metrics.collected(report), app.log.info({ report }, 'collector ran')))
+            .collectAlone()
+            .then((report) => (report ? (metrics.collected(report), app.log.info({ report }, 'collector ran')) : app.log.info('collector: another run is under way')))
             .catch((err) => (metrics.collected(null), app.log.error({ err }, 'collector failed')));
         }, config.gcIntervalMs).unref()
       : undefined;

@@ -4,7 +4,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { loadConfig, type Config } from '../src/config.js';
-import { startServer, type RunningServer } from '../src/server.js';
+import type { Affix } from '../src/core/affix.js';
+import { openCore, startServer } from '../src/server.js';
 import { isPackedKey } from '../src/store/blob/blob-packs.js';
 import { provisionBackend, type Backend } from './backends.js';
 
@@ -16,10 +17,17 @@ export interface TestUser {
   headers: Record<string, string>;
 }
 
+/**
+ * `AFFIX_TEST_WORKERS=N` (N > 1): servers run as `affix serve --workers N` in a process of their own
+ * (the crash and hostile suites run so too); otherwise in this process, or one worker when spawned.
+ */
+export const TEST_WORKERS = Number(process.env.AFFIX_TEST_WORKERS ?? '1');
+
 export interface TestServer {
   url: string;
   dataDir: string;
-  server: RunningServer;
+  /** The core over the same stores (in this process even when the server runs as a cluster), and where /metrics is when moved. */
+  server: { core: Affix; metricsUrl: string | null };
   /** The stores under this server (`AFFIX_TEST_BACKEND` chooses them). */
   backend: Backend;
   addUser(orgId: string, login: string, display?: string): Promise<TestUser>;
@@ -32,18 +40,38 @@ export interface TestServer {
 export async function startAffix(flags: Record<string, string> = {}): Promise<TestServer> {
   const dataDir = await mkdtemp(join(tmpdir(), 'affix-test-'));
   const backend = await provisionBackend();
-  const config: Config = loadConfig(
-    { port: '0', 'data-dir': dataDir, 'log-level': 'silent', 'gc-interval': '0', 'rate-limit': '0', ...backend.flags, ...flags },
-    {},
-  );
-  const server = await startServer(config);
+  const all = { port: '0', 'data-dir': dataDir, 'log-level': 'silent', 'gc-interval': '0', 'rate-limit': '0', ...backend.flags, ...flags };
+  const config: Config = loadConfig(all, {});
+  let core: Affix;
+  let url: string;
+  let metricsUrl: string | null = null;
+  let stop: () => Promise<void>;
+  if (TEST_WORKERS > 1) {
+    // A cluster in a process of its own; the test's own core over the same stores adds users and lists blobs.
+    const spawned = await spawnAffix(Object.entries({ ...all, 'log-level': 'info', workers: String(TEST_WORKERS) }).flatMap(([flag, value]) => [`--${flag}`, value]));
+    core = await openCore(config);
+    url = spawned.url;
+    stop = async () => {
+      await spawned.stop();
+      await core.close();
+    };
+  } else {
+    const server = await startServer(config);
+    ({ core, url, metricsUrl } = server);
+    stop = async () => {
+      // A test may leave a keep-alive connection with an unread body; don't wait out its timeout.
+      const closing = server.close();
+      server.app.server.closeAllConnections();
+      await closing;
+    };
+  }
   return {
-    url: server.url,
+    url,
     dataDir,
-    server,
+    server: { core, metricsUrl },
     backend,
     async addUser(orgId, login, display = login) {
-      const { user, token } = await server.core.identity.addUser({ orgExtId: orgId, login, display });
+      const { user, token } = await core.identity.addUser({ orgExtId: orgId, login, display });
       return {
         token,
         orgId,
@@ -55,14 +83,11 @@ export async function startAffix(flags: Record<string, string> = {}): Promise<Te
       const keys = await backend.storedBlobKeys();
       if (keys) return { blobs: keys, staging: [] };
       const files = await listStoredFiles(dataDir);
-      for await (const key of server.core.blobs.listOlderThan(Number.POSITIVE_INFINITY)) if (isPackedKey(key)) files.blobs.push(key);
+      for await (const key of core.blobs.listOlderThan(Number.POSITIVE_INFINITY)) if (isPackedKey(key)) files.blobs.push(key);
       return files;
     },
     async close() {
-      // A test may leave a keep-alive connection with an unread body; don't wait out its timeout.
-      const closing = server.close();
-      server.app.server.closeAllConnections();
-      await closing;
+      await stop();
       await backend.dispose();
       await rm(dataDir, { recursive: true, force: true });
     },
@@ -84,7 +109,7 @@ export interface SpawnedAffix {
 
 /** `affix serve` as its own process on a free loopback port; resolves once it listens. */
 export function spawnAffix(args: string[], env: Record<string, string> = {}): Promise<SpawnedAffix> {
-  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--gc-interval', '0', ...args], {
+  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--gc-interval', '0', '--workers', String(TEST_WORKERS), ...args], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, ...env },
   });

@@ -1,9 +1,12 @@
 #!/usr/bin/env node
 // The `affix` command: the server's (serve, user add, org set, gc) and people's (login, upload, ls, download, rm, usage).
+import cluster from 'node:cluster';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CONFIG_FLAGS, loadConfig, parseServeArgs } from '../config.js';
+import { PrimaryLink } from '../cluster/link.js';
+import { runPrimary, WORKER_CANNOT_START, WORKER_SLOT_ENV } from '../cluster/primary.js';
 import { openCore, startServer } from '../server.js';
 import { backup, restore } from './backup.js';
 import { fsck } from './fsck.js';
@@ -16,7 +19,7 @@ const USAGE = `Usage:
               [--thumbnail-timeout DURATION] [--thumbnail-memory SIZE] [--accel-redirect PREFIX]
               [--rate-limit N] [--log-level LEVEL] [--auth-cache DURATION] [--pack-files-up-to SIZE]
               [--header-timeout DURATION] [--idle-timeout DURATION] [--request-timeout DURATION]
-              [--shutdown-grace DURATION] [--cors-origins https://a.example,…]
+              [--shutdown-grace DURATION] [--cors-origins https://a.example,…] [--workers N]
               [--database-url postgres://…] [--database-schema S] [--redis-url redis://…]
               [--s3-endpoint URL] [--s3-bucket B] [--s3-region R] [--s3-access-key K --s3-secret-key S]
               [--s3-force-path-style true] [--s3-presign-downloads true]
@@ -52,15 +55,27 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'serve':
     case undefined: {
-      const server = await startServer(parseServeArgs(rest));
+      const config = parseServeArgs(rest);
+      // `--workers N` (N > 1): this process forks N workers, each of which runs the rest of this case.
+      if (config.workers > 1 && cluster.isPrimary) return runPrimary(config);
+      const worker = cluster.isWorker ? { link: new PrimaryLink(), slot: Number(process.env[WORKER_SLOT_ENV] ?? 0), workers: config.workers } : null;
+      const server = await startServer(config, worker).catch((err: Error) => {
+        if (!worker) throw err;
+        // Its channel to the primary would keep it alive: a worker that cannot start says so and exits.
+        process.stderr.write(`affix: worker ${worker.slot}: ${err.message}\n`);
+        process.exit(WORKER_CANNOT_START);
+      });
+      let stopping = false;
       const stop = () => {
+        if (stopping) return;
+        stopping = true;
         server.close().then(
           () => process.exit(0),
           () => process.exit(1),
         );
       };
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
       return -1;
     }
     case 'user': {
@@ -118,7 +133,9 @@ async function main(argv: string[]): Promise<number> {
       const { values } = parseArgs({ args: rest, options: CONFIG_FLAGS });
       const core = await openCore(loadConfig(values));
       try {
-        process.stdout.write(`${JSON.stringify(await core.collector.collect())}\n`);
+        const report = await core.collector.collectAlone();
+        if (!report) process.stderr.write('affix gc: another collector run is under way; nothing done\n');
+        else process.stdout.write(`${JSON.stringify(report)}\n`);
       } finally {
         await core.close();
       }

@@ -35,6 +35,11 @@ export class Collector {
     private readonly clock: () => number,
   ) {}
 
+  /** One run unless another process or node is running one (then null): the server's timer and `affix gc`. */
+  async collectAlone(): Promise<CollectorReport | null> {
+    return (await this.meta.withCollectorLock(() => this.collect()))?.value ?? null;
+  }
+
   /**
    * One run. An unreferenced blob is deleted only when a sweep at least ORPHAN_GRACE_MS earlier found
    * it unreferenced too: a blob whose upload has just finished (S3 dates a multipart object from the

@@ -39,6 +39,8 @@ export interface AppOptions {
   rateLimitPerMinute?: number;
   /** An ioredis client holding the rate-limit counters for every node; absent: this process's memory. */
   rateLimitRedis?: Redis | null;
+  /** A store for @fastify/rate-limit shared by the workers of this machine (without Redis); absent: this process's memory. */
+  rateLimitStore?: (new () => unknown) | null;
   /** Browser origins allowed to call the API cross-site (CORS); empty or absent: no CORS headers at all. */
   corsOrigins?: string[];
   /** JSON bodies (issues, comments) larger than this are refused with 413. */
@@ -84,6 +86,7 @@ export async function buildApp({
   accelRedirect = null,
   rateLimitPerMinute = 0,
   rateLimitRedis = null,
+  rateLimitStore = null,
   corsOrigins = [],
   jsonBodyLimit = 1 << 20,
   timeouts,
@@ -195,7 +198,7 @@ export async function buildApp({
     await app.register(fastifyRateLimit, {
       max: rateLimitPerMinute,
       timeWindow: 60_000,
-      ...(rateLimitRedis ? { redis: rateLimitRedis, nameSpace: 'affix-rate-limit:' } : {}),
+      ...(rateLimitRedis ? { redis: rateLimitRedis, nameSpace: 'affix-rate-limit:' } : rateLimitStore ? { store: rateLimitStore as never } : {}),
       // Redis unreachable: serve rather than refuse everybody (the error is logged).
       skipOnError: true,
       keyGenerator: rateLimitKey,

@@ -1,6 +1,6 @@
 // Affix in Prometheus's terms (prom-client): requests by route template and status, bytes, uploads, thumbnails, the collector, store errors, the process.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { AggregatorRegistry, collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { CollectorReport } from '../core/collector.js';
 import { isAffixError } from '../core/errors.js';
 import type { Observer } from '../core/observer.js';
@@ -44,7 +44,13 @@ export class Metrics implements Observer {
   /** Route templates times methods times statuses: a bounded set, whatever the URLs. */
   private readonly series = new Map<string, { count: Counter.Internal; duration: Histogram.Internal<string> }>();
 
-  constructor() {
+  /** `aggregate`: the text of every worker's metrics together (a cluster's primary makes it); null: this process's. */
+  constructor(private readonly aggregate: (() => Promise<string>) | null = null) {
+    if (aggregate) {
+      // A cluster worker: prom-client answers the primary's requests for this registry's values.
+      new AggregatorRegistry();
+      AggregatorRegistry.setRegistries([this.registry]);
+    }
     // Memory, CPU, event-loop lag (nodejs_eventloop_lag_*), handles, GC: prom-client's defaults.
     collectDefaultMetrics({ register: this.registry });
   }
@@ -106,7 +112,7 @@ export class Metrics implements Observer {
   }
 
   async render(): Promise<{ type: string; body: string }> {
-    return { type: this.registry.contentType, body: await this.registry.metrics() };
+    return { type: this.registry.contentType, body: await (this.aggregate ? this.aggregate() : this.registry.metrics()) };
   }
 
   private answered(request: FastifyRequest, reply: FastifyReply): void {
@@ -143,7 +149,7 @@ export class Metrics implements Observer {
 }
 
 /** `GET /metrics` on `app`: open, or only with `Authorization: Bearer <token>` when a token is set. */
-export function metricsRoute(app: FastifyInstance, metrics: Metrics, token: string | null): void {
+export function metricsRoute(app: FastifyInstance, metrics: Pick<Metrics, 'render'>, token: string | null): void {
   app.get('/metrics', { schema: { hide: true } }, async (request, reply) => {
     if (token !== null && request.headers.authorization !== `Bearer ${token}`) {
       return reply.code(401).header('www-authenticate', 'Bearer realm="metrics"').type('text/plain; charset=utf-8').send('metrics need Authorization: Bearer <the --metrics-token>\n');

@@ -7,6 +7,10 @@ import { num } from './rows.js';
 export class CollectorQueries implements CollectorRecords {
   constructor(private readonly q: QueryContext) {}
 
+  withCollectorLock<T>(work: () => Promise<T>): Promise<{ value: T } | null> {
+    return this.q.withLock('collector', work);
+  }
+
   async deleteExpired(now: number, limit: number): Promise<Released> {
     return this.q.transaction(async (trx) => {
       const expired = await trx

@@ -192,4 +192,5 @@ export class KyselyMetaStore implements MetaStore {
   knownBlobKeys(keys: string[]) { return this.collector.knownBlobKeys(keys); }
   suspectOrphans(keys: string[], now: number, seenBefore: number) { return this.collector.suspectOrphans(keys, now, seenBefore); }
   clearSuspects(keys: string[]) { return this.collector.clearSuspects(keys); }
+  withCollectorLock<T>(work: () => Promise<T>) { return this.collector.withCollectorLock(work); }
 }

@@ -369,6 +369,11 @@ export interface CollectorRecords {
   suspectOrphans(keys: string[], now: number, seenBefore: number): Promise<string[]>;
   /** Forgets suspects: deleted, or referenced after all. */
   clearSuspects(keys: string[]): Promise<void>;
+  /**
+   * Runs `work` holding the collector's lock, as `withResumableLock` holds an upload's: one run at a time
+   * across the processes and nodes that share the lock; null, and `work` not run, while another runs.
+   */
+  withCollectorLock<T>(work: () => Promise<T>): Promise<{ value: T } | null>;
 }
 
 /**

@@ -1,12 +1,16 @@
 // The SQLite dialect of the MetaStore: WAL mode, durable commits off the event loop, a statement cache.
 import BetterSqlite3 from 'better-sqlite3';
-import { Kysely, SqliteDialect, SqliteDriver, type Driver, type SqliteDatabase, type SqliteDialectConfig, type SqliteStatement } from 'kysely';
+import { CompiledQuery, Kysely, SqliteDialect, SqliteDriver, type DatabaseConnection, type Driver, type SqliteDatabase, type SqliteDialectConfig, type SqliteStatement } from 'kysely';
 import { KyselyMetaStore } from './kysely-meta-store.js';
+import type { Locker } from './query-context.js';
 import type { Database } from './schema.js';
 import { WalSync } from './wal-sync.js';
 
-/** The embedded default: one SQLite file in WAL mode. `:memory:` works for tests. */
-export function openSqliteMetaStore(file: string): KyselyMetaStore {
+/**
+ * The embedded default: one SQLite file in WAL mode. `:memory:` works for tests. `locker`: locks
+ * every process writing the file sees (several workers); by default this process's own.
+ */
+export function openSqliteMetaStore(file: string, locker?: Locker): KyselyMetaStore {
   const database = new BetterSqlite3(file);
   const inWal = database.pragma('journal_mode = WAL', { simple: true }) === 'wal';
   // A commit is on disk before the client hears of it. In WAL mode the fdatasync runs off the event
@@ -16,12 +20,12 @@ export function openSqliteMetaStore(file: string): KyselyMetaStore {
   // journal to a temporary file, two pwrite()s per page.
   database.pragma('temp_store = MEMORY');
   database.pragma('foreign_keys = ON');
-  // Another process (`affix gc`, `affix user add`) may hold the write lock for a moment.
+  // Another process (a worker, `affix gc`, `affix user add`) may hold the write lock for a moment.
   database.pragma('busy_timeout = 5000');
   const durability = inWal ? new WalDurability(database, new WalSync(`${file}-wal`)) : null;
   const config: SqliteDialectConfig = { database: withStatementCache(database, durability?.noteWrite) };
   const dialect = durability ? new DurableSqliteDialect(config, durability) : new SqliteDialect(config);
-  return new KyselyMetaStore(new Kysely<Database>({ dialect }), 'sqlite');
+  return new KyselyMetaStore(new Kysely<Database>({ dialect }), 'sqlite', undefined, locker);
 }
 
 /** Whether anything was written since the last WAL sync, and that sync once no transaction is open. */
@@ -72,6 +76,15 @@ class DurableSqliteDriver extends SqliteDriver {
   }
 
   /**
+   * Takes the write lock at BEGIN. A deferred transaction that read first could not write once another
+   * process (a worker) had committed meanwhile: SQLite refuses that upgrade at once (SQLITE_BUSY_SNAPSHOT),
+   * busy timeout or not. Affix's transactions all write.
+   */
+  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(BEGIN_IMMEDIATE);
+  }
+
+  /**
    * Kysely awaits this before the query or transaction resolves. The connection is free again before
    * the sync, so others' queries go on meanwhile (they may read a commit a moment before it is durable).
    */
@@ -85,6 +98,8 @@ class DurableSqliteDriver extends SqliteDriver {
     await super.destroy();
   }
 }
+
+const BEGIN_IMMEDIATE = CompiledQuery.raw('begin immediate');
 
 const STATEMENT_CACHE_SIZE = 256;
 
