@@ -1,7 +1,6 @@
 import autocannon from 'autocannon';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
 import { promisify } from 'node:util';
 import { multipartStream, rawRequest } from '../test/harness.js';
@@ -139,18 +138,6 @@ export async function load(options: {
 export function multipartBody(data: Buffer, filename = 'small.bin'): { body: Buffer; dataOffset: number } {
   const head = Buffer.from(`--${BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="${filename}"\r\nContent-Type: application/octet-stream\r\n\r\n`);
   return { body: Buffer.concat([head, data, Buffer.from(`\r\n--${BOUNDARY}--\r\n`)]), dataOffset: head.length };
-}
-
-export async function peakRssSampler(pid: number): Promise<{ stop(): number }> {
-  const read = async () => Number(/VmRSS:\s+(\d+) kB/.exec(await readFile(`/proc/${pid}/status`, 'utf8'))![1]) * 1024;
-  let peak = await read();
-  const timer = setInterval(() => void read().then((rss) => (peak = Math.max(peak, rss)), () => undefined), 20);
-  return {
-    stop() {
-      clearInterval(timer);
-      return peak;
-    },
-  };
 }
 
 /**

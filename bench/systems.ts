@@ -47,6 +47,7 @@ type AffixSystem = System & { headers: Record<string, string>; startupMs: number
  * Affix on the embedded default, with its own data directory and a user; `startupMs` is the time from
  * spawning the process to its first 200 on /healthz. Request logs are off (warn), as for the peers.
  * With `sharing`, a second process on that Affix's data directory and user, which it leaves in place.
+ * One process (`--workers 1`) unless `extra` says otherwise, as nginx runs one worker here.
  */
 export async function startAffix(extra: string[] = [], sharing?: AffixSystem): Promise<AffixSystem> {
   const dir = sharing?.dir ?? (await mkdtemp(join(tmpdir(), 'affix-bench-')));
@@ -58,12 +59,12 @@ export async function startAffix(extra: string[] = [], sharing?: AffixSystem): P
   const profile = process.env.AFFIX_BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.AFFIX_BENCH_PROFILE}`] : [];
   const child = spawn(
     process.execPath,
-    [...profile, CLI, 'serve', '--port', String(port), '--data-dir', dir, '--rate-limit', '0', '--gc-interval', '0', '--log-level', 'warn', ...extra],
+    [...profile, CLI, 'serve', '--port', String(port), '--data-dir', dir, '--rate-limit', '0', '--gc-interval', '0', '--log-level', 'warn', '--workers', '1', ...extra],
     { stdio: ['ignore', 'inherit', 'inherit'] },
   );
   for (;;) {
     if (child.exitCode !== null) throw new Error(`affix exited with ${child.exitCode}`);
-    const ok = await fetch(`${url}/healthz`).then(
+    const ok = await fetch(`${url}/healthz`, { headers: { connection: 'close' } }).then(
       (r) => r.ok,
       () => false,
     );
