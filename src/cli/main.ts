@@ -5,13 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CONFIG_FLAGS, loadConfig, parseServeArgs } from '../config.js';
-import { PrimaryLink } from '../cluster/link.js';
-import { runPrimary, WORKER_CANNOT_START, WORKER_SLOT_ENV } from '../cluster/primary.js';
 import { openCore, startServer } from '../server.js';
-import { backup, restore } from './backup.js';
-import { fsck } from './fsck.js';
-import { migrate } from './migrate.js';
-import { runPersonCommand } from './person.js';
 
 const USAGE = `Usage:
   affix serve [--port N] [--host H] [--data-dir D] [--public-url URL] [--max-file-size SIZE]
@@ -43,6 +37,8 @@ const USAGE = `Usage:
 Every flag of serve also reads AFFIX_<NAME> from the environment (AFFIX_PORT, AFFIX_DATA_DIR, ...).
 user, org, gc and fsck take the same storage flags (or variables) as serve: --database-url, --s3-*.`;
 
+// Each command's own modules load only when it runs: `serve` stays as small in memory as it can.
+
 /** The commands for people and scripts, on the client (./person.ts). */
 const PERSON_COMMANDS = new Set(['login', 'upload', 'ls', 'download', 'rm', 'usage']);
 
@@ -50,20 +46,21 @@ async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command !== undefined && PERSON_COMMANDS.has(command)) {
     // Exit once done: an interrupted transfer may leave a socket or a file open that would hold the process (stdout and stderr are synchronous on Linux).
-    process.exit(await runPersonCommand(argv));
+    process.exit(await (await import('./person.js')).runPersonCommand(argv));
   }
   switch (command) {
     case 'serve':
     case undefined: {
       const config = parseServeArgs(rest);
       // `--workers N` (N > 1): this process forks N workers, each of which runs the rest of this case.
-      if (config.workers > 1 && cluster.isPrimary) return runPrimary(config);
-      const worker = cluster.isWorker ? { link: new PrimaryLink(), slot: Number(process.env[WORKER_SLOT_ENV] ?? 0), workers: config.workers } : null;
+      if (config.workers > 1 && cluster.isPrimary) return (await import('../cluster/primary.js')).runPrimary(config);
+      const linking = cluster.isWorker ? await import('../cluster/link.js') : null;
+      const worker = linking ? { link: new linking.PrimaryLink(), slot: Number(process.env[linking.WORKER_SLOT_ENV] ?? 0), workers: config.workers } : null;
       const server = await startServer(config, worker).catch((err: Error) => {
         if (!worker) throw err;
         // Its channel to the primary would keep it alive: a worker that cannot start says so and exits.
         process.stderr.write(`affix: worker ${worker.slot}: ${err.message}\n`);
-        process.exit(WORKER_CANNOT_START);
+        process.exit(linking!.WORKER_CANNOT_START);
       });
       let stopping = false;
       const stop = () => {
@@ -150,7 +147,7 @@ async function main(argv: string[]): Promise<number> {
       if (!Number.isSafeInteger(sample) || sample < 0) throw new Error(`--sample: a whole number of blobs, not ${values.sample}`);
       const core = await openCore(loadConfig(values));
       try {
-        return await fsck(core, { full: values.full === true, repair: values.repair === true, sample, json: values.json === true });
+        return await (await import('./fsck.js')).fsck(core, { full: values.full === true, repair: values.repair === true, sample, json: values.json === true });
       } finally {
         await core.close();
       }
@@ -158,7 +155,7 @@ async function main(argv: string[]): Promise<number> {
     case 'backup': {
       const { values } = parseArgs({ args: rest, options: { ...CONFIG_FLAGS, to: { type: 'string' } } });
       if (!values.to) throw new Error('affix backup: --to DIR is required (absent or empty)');
-      const report = await backup(loadConfig(values), values.to);
+      const report = await (await import('./backup.js')).backup(loadConfig(values), values.to);
       process.stdout.write(`${JSON.stringify(report)}\n`);
       if (report.damaged.length > 0) {
         process.stderr.write(`affix backup: ${report.damaged.length} blobs are missing or wrong in the live store (run affix fsck): the backup in ${values.to} is not whole\n`);
@@ -169,7 +166,7 @@ async function main(argv: string[]): Promise<number> {
     case 'restore': {
       const { values } = parseArgs({ args: rest, options: { ...CONFIG_FLAGS, from: { type: 'string' } } });
       if (!values.from || !values['data-dir']) throw new Error('affix restore: --from DIR and --data-dir D (absent or empty) are required');
-      process.stdout.write(`${JSON.stringify(await restore(values.from, loadConfig(values)))}\n`);
+      process.stdout.write(`${JSON.stringify(await (await import('./backup.js')).restore(values.from, loadConfig(values)))}\n`);
       return 0;
     }
     case 'migrate': {
@@ -183,7 +180,7 @@ async function main(argv: string[]): Promise<number> {
       if (!to['database-url'] && !to['data-dir']) throw new Error('affix migrate: name the target with --to-database-url (and --to-s3-...) or --to-data-dir');
       // The target comes from --to-... flags alone: no AFFIX_* variable of the source leaks into it.
       const target = loadConfig({ ...to, 'data-dir': to['data-dir'] ?? join(tmpdir(), `affix-migrate-${process.pid}`) }, {});
-      const report = await migrate(loadConfig(values), target, (line) => process.stderr.write(`migrate: ${line}\n`));
+      const report = await (await import('./migrate.js')).migrate(loadConfig(values), target, (line) => process.stderr.write(`migrate: ${line}\n`));
       process.stdout.write(`${JSON.stringify(report)}\n`);
       if (report.failures.length > 0) {
         for (const failure of report.failures) process.stderr.write(`affix migrate: ${failure}\n`);

@@ -1,4 +1,9 @@
 // A worker's channel to its primary (node:cluster): calls the primary answers, and no life without it.
+/** The environment variable telling a worker its slot (0 .. N-1); slot 0 runs the collector's timer. */
+export const WORKER_SLOT_ENV = 'AFFIX_WORKER_SLOT';
+/** A worker's exit code when it could not start (the port taken, a store unreachable): no use starting another. */
+export const WORKER_CANNOT_START = 78;
+
 /** What a worker asks the primary, and what it answers. */
 export interface Calls {
   lock: { ask: { name: string }; answer: boolean };

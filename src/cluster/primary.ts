@@ -6,14 +6,10 @@ import { AggregatorRegistry } from 'prom-client';
 import type { Config } from '../config.js';
 import { metricsRoute } from '../http/metrics.js';
 import { openStores } from '../server.js';
-import { isCall, type CallMessage, type Calls, type ReplyMessage } from './link.js';
+import { isCall, WORKER_CANNOT_START, WORKER_SLOT_ENV, type CallMessage, type Calls, type ReplyMessage } from './link.js';
 import { LockTable } from './locks.js';
 import { RateLedger } from './rate-budget.js';
 
-/** The environment variable telling a worker its slot (0 .. N-1); slot 0 runs the collector's timer. */
-export const WORKER_SLOT_ENV = 'AFFIX_WORKER_SLOT';
-/** A worker's exit code when it could not start (the port taken, a store unreachable): no use starting another. */
-export const WORKER_CANNOT_START = 78;
 /** A worker that dies sooner than this after its start counts toward a crash loop. */
 const EARLY_DEATH_MS = 10_000;
 /** Early deaths in a row, in one slot, after which the primary gives up and stops the rest. */
