@@ -133,6 +133,27 @@ describe('affix serve --workers 2', () => {
     }
   });
 
+  it('serves --metrics-port from the primary, summed over the workers, and not on the public port', async () => {
+    const metered = await spawnCluster(['--data-dir', dataDir, '--rate-limit', '0', '--metrics-port', '0', '--metrics-token', 'sesame'], backend.env);
+    try {
+      const ids = await Promise.all(Array.from({ length: 6 }, async () => {
+        const id = randomUUID();
+        const answer = await rawRequest(`${metered.url}/v2/myself`, { headers: { ...headers, connection: 'close', 'x-request-id': id } });
+        assert.equal(answer.status, 200);
+        return id;
+      }));
+      assert.equal(new Set(await Promise.all(ids.map((id) => pidLogged(metered, id)))).size, 2);
+      const where = /metrics at (http:\/\/[^"\s]+\/metrics)/.exec(metered.output());
+      assert.ok(where, 'the primary says where /metrics is');
+      assert.equal((await fetch(where[1]!)).status, 401);
+      const text = await (await fetch(where[1]!, { headers: { authorization: 'Bearer sesame' } })).text();
+      assert.match(text, /affix_http_requests_total\{method="GET",route="\/v2\/myself",status="200"\} 6\n/);
+      assert.equal((await rawRequest(`${metered.url}/metrics`, { headers: { connection: 'close' } })).status, 404);
+    } finally {
+      await metered.stop();
+    }
+  });
+
   it('runs the collector on one worker only', async () => {
     await new Promise((r) => setTimeout(r, 1000));
     const runs = affix.output().split('\n').filter((line) => line.includes('"msg":"collector ran"'));
