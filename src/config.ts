@@ -59,6 +59,9 @@ export interface Config {
   workers: number;
 }
 
+/** More processes than cores only adds switching; this bounds what a typo can fork (and the default on a larger machine). */
+const MAX_WORKERS = 64;
+
 /** Each option: its flag, its environment variable, its default, and how to read it. */
 const OPTIONS = {
   host: { env: 'AFFIX_HOST', default: '127.0.0.1', parse: (v: string) => v },
@@ -95,7 +98,7 @@ const OPTIONS = {
   'idle-timeout': { env: 'AFFIX_IDLE_TIMEOUT', default: '60s', parse: parsePositiveDuration },
   'request-timeout': { env: 'AFFIX_REQUEST_TIMEOUT', default: '1h', parse: parseDuration },
   'shutdown-grace': { env: 'AFFIX_SHUTDOWN_GRACE', default: '30s', parse: parseDuration },
-  workers: { env: 'AFFIX_WORKERS', default: String(availableParallelism()), parse: parseWorkers },
+  workers: { env: 'AFFIX_WORKERS', default: String(Math.min(availableParallelism(), MAX_WORKERS)), parse: parseWorkers },
 } as const;
 
 type OptionName = keyof typeof OPTIONS;
@@ -196,10 +199,9 @@ function parseCount(value: string): number {
   return number;
 }
 
-/** More processes than cores only adds switching; 64 bounds what a typo can fork. */
 function parseWorkers(value: string): number {
   const number = Number(value);
-  if (!Number.isSafeInteger(number) || number < 1 || number > 64) throw new Error(`a number of processes from 1 to 64, not ${value}`);
+  if (!Number.isSafeInteger(number) || number < 1 || number > MAX_WORKERS) throw new Error(`a number of processes from 1 to ${MAX_WORKERS}, not ${value}`);
   return number;
 }
 
