@@ -130,9 +130,9 @@ async function main(argv: string[]): Promise<number> {
       const { values } = parseArgs({ args: rest, options: CONFIG_FLAGS });
       const core = await openCore(loadConfig(values));
       try {
+        // Always one JSON line: the run's report, or why there was none.
         const report = await core.collector.collectAlone();
-        if (!report) process.stderr.write('affix gc: another collector run is under way; nothing done\n');
-        else process.stdout.write(`${JSON.stringify(report)}\n`);
+        process.stdout.write(`${JSON.stringify(report ?? { skipped: 'another collector run is under way' })}\n`);
       } finally {
         await core.close();
       }

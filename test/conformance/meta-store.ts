@@ -252,6 +252,14 @@ export function metaStoreConformance(name: string, open: () => Promise<MetaStore
       });
       assert.deepEqual([held, inside], [{ value: 'done' }, 1]);
       assert.deepEqual(await store.withResumableLock(first!.id, async () => 2), { value: 2 });
+      // The collector's lock: the same rules, apart from uploads' locks.
+      const collecting = await store.withCollectorLock(async () => {
+        assert.equal(await store.withCollectorLock(async () => 'second'), null, 'a second collector is refused');
+        assert.deepEqual(await store.withResumableLock(first!.id, async () => 'upload'), { value: 'upload' }, 'uploads are not held up');
+        return 'ran';
+      });
+      assert.deepEqual(collecting, { value: 'ran' });
+      assert.deepEqual(await store.withCollectorLock(async () => 'again'), { value: 'again' });
       // A deferred length reserves as bytes arrive, and once declared.
       const deferred = await store.createResumable({ ...upload(id(9), 0), length: null }, { quotaBytes: null });
       const grew = await store.addResumableSegment(org.id, deferred.id, seg(0, 40, `k3-${seq}`), { quotaBytes: null });
