@@ -72,7 +72,7 @@ export async function runPrimary(config: Config): Promise<number> {
 
   let listening = false;
   cluster.on('listening', (_worker, address) => {
-    if (listening || address.port === config.metricsPort) return;
+    if (listening) return;
     listening = true;
     log.info({ workers: config.workers }, `affix: ${config.workers} workers serving at http://${address.address ?? config.host}:${address.port}`);
   });
