@@ -5,7 +5,6 @@ import fastifyCookie from '@fastify/cookie';
 import fastifyCors from '@fastify/cors';
 import fastifyRateLimit from '@fastify/rate-limit';
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { AffixError } from '../core/errors.js';
 import { hashSecret } from '../core/ids.js';
@@ -14,6 +13,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import type { Affix } from '../core/affix.js';
 import type { InFlight } from '../util/in-flight.js';
 import { contentSender } from './content.js';
+import { closeAfterGarbage, lingerOver } from './lingering-close.js';
 import { metricsRoute, type Metrics } from './metrics.js';
 import { parseCredential } from './credentials.js';
 import { rawErrorResponse, renderProblem } from './dialect-errors.js';
@@ -73,16 +73,8 @@ const CORS_EXPOSED_HEADERS = [
 ];
 /** An upload's unread rest up to this size is drained after an error answer rather than cut (see the error handler). */
 const DRAIN_UNREAD_UP_TO = 1 << 20;
-/** After refusing a body nothing has read, at most this much of it is read and dropped before the connection is cut. */
-const LINGER_BYTES = 64 << 20;
 /** A request id taken from the caller: at most 128 of these characters. */
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
-/** Sockets whose garbage has been answered: what else arrives on them is dropped. */
-const answeredGarbage = new WeakSet<Socket>();
-/** How long a socket answered for garbage is kept, its further bytes dropped, before it is cut. */
-const LINGER_MS = 1_000;
-/** How long an answer already under way may take once garbage followed its request on the connection. */
-const PENDING_ANSWER_MS = 10_000;
 /** How long each store has to answer `/readyz`. */
 const READY_TIMEOUT_MS = 2000;
 /** How often Node looks for requests over their header or whole-request time (its default: 30 s). */
@@ -127,28 +119,9 @@ export async function buildApp({
     frameworkErrors: (err, request, reply) => sendProblem(request, reply, toProblem(err)),
     clientErrorHandler: (err, socket: Socket) => {
       if (err.code === 'ECONNRESET' || socket.destroyed) return;
-      // Bytes past a request's declared length that do not parse: the request before them is still
-      // being answered (its answer is Node's `_httpMessage` on the socket, as Node's own handler checks).
-      // That answer goes first, whole; then the connection closes, with nothing written for the garbage.
-      // (A request cut short is another matter: the socket goes at once, so its upload learns of it.)
-      const pending = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
-      if (pending && !pending.writableFinished && pending.req.complete) {
-        const close = () => socket.destroy();
-        pending.once('finish', close).once('close', close);
-        setTimeout(close, PENDING_ANSWER_MS).unref();
-        return;
-      }
-      if (answeredGarbage.has(socket)) return;
-      answeredGarbage.add(socket);
       // Node hands over the bytes it could not parse as a Buffer (typed as its JSON form).
       const raw = (err as { rawPacket?: unknown }).rawPacket;
-      if (!socket.writable) return void socket.destroy();
-      // The answer, then FIN; cut only a moment later. Destroyed at once, the socket would answer the
-      // client's bytes still in flight with a reset, and a reset makes the client's kernel drop the
-      // answer it has not read yet: the client saw a broken connection instead of the 400 (1 run in 8 of
-      // the hostile suite). nginx's lingering close, bounded.
-      socket.end(rawErrorResponse(Buffer.isBuffer(raw) ? raw : undefined, clientProblem(err)));
-      setTimeout(() => socket.destroy(), LINGER_MS).unref();
+      closeAfterGarbage(socket, () => rawErrorResponse(Buffer.isBuffer(raw) ? raw : undefined, clientProblem(err)));
     },
   });
 
@@ -283,30 +256,6 @@ function rateLimitKey(request: FastifyRequest): string {
   const session = sessionSecret(request);
   if (session) return `session:${hashSecret(session)}`;
   return `ip:${request.ip}`;
-}
-
-/**
- * Reads and drops the rest of a refused request's body, up to LINGER_BYTES or LINGER_MS, then cuts the
- * connection if it is still coming. Node closes a connection right after its answer when the client
- * asked for `Connection: close`; with the body still arriving that close is a reset (the client's next
- * write fails with EPIPE before it reads the answer). So it closes as nginx's lingering close does:
- * FIN after the answer, what still comes dropped, the socket cut LINGER_MS later.
- */
-function lingerOver(raw: IncomingMessage): void {
-  const socket = raw.socket;
-  if (!socket || socket.destroyed || raw.destroyed) return;
-  let dropped = 0;
-  const cut = () => socket.destroy();
-  setTimeout(() => (raw.complete ? undefined : cut()), LINGER_MS).unref();
-  raw.on('data', (chunk: Buffer) => {
-    dropped += chunk.length;
-    if (dropped > LINGER_BYTES) cut();
-  });
-  raw.resume();
-  socket.destroySoon = () => {
-    socket.end();
-    setTimeout(cut, LINGER_MS).unref();
-  };
 }
 
 /** What Node's HTTP parser refused, as a problem: headers too large (431), too slow (408), or malformed (400). */
