@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { AffixClient, AffixClientError, type Attachment, type FoundFile, type UploadTarget } from '../client/index.js';
 import { loadProfile, NotSignedIn, saveProfile, stateDir, type Profile } from './profile.js';
-import { formatBytes, progressView } from './progress.js';
+import { formatBytes, progressView, type ProgressView, type Transfer } from './progress.js';
 
 /** What the process exits with: scripts branch on these (README, "The CLI"). */
 export const EXIT = { ok: 0, usage: 1, refused: 2, unreachable: 3, interrupted: 130 } as const;
@@ -72,40 +72,30 @@ export async function runPersonCommand(argv: string[], env: NodeJS.ProcessEnv = 
       }
       const resumeDir = stateDir(env);
       await mkdir(resumeDir, { recursive: true, mode: 0o700 });
-      const view = progressView({ tty: process.stderr.isTTY === true, quiet: false });
       // Ctrl-C: the upload stops where it is (the server keeps the bytes, this machine the upload's URL), then exit 130.
-      const stop = new AbortController();
-      const interrupt = () => stop.abort();
-      process.once('SIGINT', interrupt);
-      try {
+      await withProgress(async (view, signal) => {
         for (const file of files) {
           const name = o.name ?? file.split('/').pop()!;
           const transfer = view.start(name, sizes.get(file)!);
-          try {
-            const result = await affix.upload(file, {
+          const result = await failing(transfer, () =>
+            affix.upload(file, {
               target,
               name,
-              signal: stop.signal,
+              signal,
               resumeStore: join(resumeDir, 'uploads.json'),
               resumableFrom: o.resumableFrom * 1024 * 1024,
               ...(o.chunkSize ? { chunkSize: o.chunkSize * 1024 * 1024 } : {}),
               ...(o.parallel ? { parallel: o.parallel } : {}),
               onProgress: (p) => transfer.update(p.bytes, p.total),
-            });
-            const where = 'attachment' in result ? `attachment ${result.attachment.id}` : result.zulip.url;
-            transfer.done(`${result.resumed ? 'resumed and uploaded' : 'uploaded'} as ${where}`);
-            if (o.json) {
-              print({ file, resumed: result.resumed, ...('attachment' in result ? { id: result.attachment.id, name: result.attachment.name, size: result.attachment.size, content: result.attachment.content } : { name: result.zulip.filename, url: result.zulip.url }) });
-            }
-          } catch (err) {
-            transfer.fail(err instanceof Error ? err.message : String(err));
-            throw err;
+            }),
+          );
+          const where = 'attachment' in result ? `attachment ${result.attachment.id}` : result.zulip.url;
+          transfer.done(`${result.resumed ? 'resumed and uploaded' : 'uploaded'} as ${where}`);
+          if (o.json) {
+            print({ file, resumed: result.resumed, ...('attachment' in result ? { id: result.attachment.id, name: result.attachment.name, size: result.attachment.size, content: result.attachment.content } : { name: result.zulip.filename, url: result.zulip.url }) });
           }
         }
-      } finally {
-        process.removeListener('SIGINT', interrupt);
-        view.stop();
-      }
+      });
       if (!o.json) process.stderr.write(`${files.length === 1 ? 'One file' : `${files.length} files`} uploaded.\n`);
     });
 
@@ -142,22 +132,12 @@ export async function runPersonCommand(argv: string[], env: NodeJS.ProcessEnv = 
       const affix = await client();
       const { name } = await affix.contentOf(ref);
       const path = resolve(o.output ?? safeName(name));
-      const view = progressView({ tty: process.stderr.isTTY === true, quiet: false });
-      const transfer = view.start(name, 0);
-      const stop = new AbortController();
-      const interrupt = () => stop.abort();
-      process.once('SIGINT', interrupt);
-      try {
-        const result = await affix.download(ref, path, { signal: stop.signal, onProgress: (p) => transfer.update(p.bytes, p.total) });
+      await withProgress(async (view, signal) => {
+        const transfer = view.start(name, 0);
+        const result = await failing(transfer, () => affix.download(ref, path, { signal, onProgress: (p) => transfer.update(p.bytes, p.total) }));
         transfer.done(`${result.resumedFrom > 0 ? `resumed at ${formatBytes(result.resumedFrom)}, ` : ''}saved to ${path}`);
         if (o.json) print({ path, bytes: result.bytes, sha256: result.sha256, resumedFrom: result.resumedFrom });
-      } catch (err) {
-        transfer.fail(err instanceof Error ? err.message : String(err));
-        throw err;
-      } finally {
-        process.removeListener('SIGINT', interrupt);
-        view.stop();
-      }
+      });
     });
 
   program
@@ -254,6 +234,33 @@ function positive(flag: string) {
 /** A server-given name as a file name here: no directories, nothing hidden by a leading dot. */
 function safeName(name: string): string {
   return name.replace(/[/\\\0]/g, '_').replace(/^\.+/, '_') || 'file';
+}
+
+/**
+ * Runs `work` with a progress view on stderr and a signal that Ctrl-C aborts: the transfer stops where it
+ * is and the client's error (cancelled) becomes exit 130. The view is closed however `work` ends.
+ */
+async function withProgress(work: (view: ProgressView, signal: AbortSignal) => Promise<void>): Promise<void> {
+  const view = progressView({ tty: process.stderr.isTTY === true, quiet: false });
+  const stop = new AbortController();
+  const interrupt = () => stop.abort();
+  process.once('SIGINT', interrupt);
+  try {
+    await work(view, stop.signal);
+  } finally {
+    process.removeListener('SIGINT', interrupt);
+    view.stop();
+  }
+}
+
+/** `work`'s result; when it throws, the transfer's line says why first. */
+async function failing<T>(transfer: Transfer, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    transfer.fail(err instanceof Error ? err.message : String(err));
+    throw err;
+  }
 }
 
 function print(value: unknown): void {
