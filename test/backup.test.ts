@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -7,18 +6,11 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { backup } from '../src/cli/backup.js';
 import { loadConfig } from '../src/config.js';
-import { CLI, fileForm, json, spawnAffix, type SpawnedAffix } from './harness.js';
+import { fileForm, json, runCli, spawnAffix, type SpawnedAffix } from './harness.js';
 
 const sha = (bytes: Buffer | Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 
-function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
-}
+const cli = (args: string[]) => runCli(args);
 
 describe('affix backup and restore (the embedded default)', { skip: process.env.AFFIX_TEST_BACKEND === 'postgres-s3' ? 'the embedded default only' : false }, () => {
   let root: string;

@@ -5,28 +5,17 @@ import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { CLI, json, startAffix, type TestServer } from './harness.js';
+import { CLI, json, runCli, startAffix, type CliRun, type TestServer } from './harness.js';
 import { throttledProxy } from './proxies.js';
 
 const MIB = 1 << 20;
 const sha = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 const ANSI = /\x1b\[/;
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** The CLI as a script runs it: its own process, no terminal, the environment given (and no other AFFIX_* variable). */
-function affixCli(args: string[], env: Record<string, string>): Promise<Run> {
+function affixCli(args: string[], env: Record<string, string>): Promise<CliRun> {
   const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AFFIX_')));
-  const child = spawn(process.execPath, [CLI, ...args], { env: { ...clean, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
+  return runCli(args, { ...clean, ...env });
 }
 
 describe('the CLI for people and scripts (affix login, upload, ls, download, rm, usage)', () => {

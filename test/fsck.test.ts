@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -13,17 +12,10 @@ import type { Actor } from '../src/core/identity.js';
 import type { Attachment } from '../src/core/model.js';
 import { openCore } from '../src/server.js';
 import { provisionBackend, type Backend } from './backends.js';
-import { CLI, spawnAffix } from './harness.js';
+import { runCli, spawnAffix } from './harness.js';
 
 /** `affix fsck` on the stores of the test's backend, its exit code and output. */
-function fsckCli(args: string[], dataDir: string, backend: Backend): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [CLI, 'fsck', '--data-dir', dataDir, ...args], { env: { ...process.env, ...backend.env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
-}
+const fsckCli = (args: string[], dataDir: string, backend: Backend) => runCli(['fsck', '--data-dir', dataDir, ...args], { ...process.env, ...backend.env });
 
 describe('affix fsck: every attachment’s bytes present and whole, counts right, orphans found', () => {
   let backend: Backend;

@@ -96,6 +96,22 @@ export async function startAffix(flags: Record<string, string> = {}): Promise<Te
 
 export const CLI = join(process.cwd(), 'dist/src/cli/main.js');
 
+export interface CliRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** `affix ARGS` in a process of its own, with `env` as its whole environment: its exit code and output. */
+export function runCli(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<CliRun> {
+  const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
+}
+
 export interface SpawnedAffix {
   child: ChildProcess;
   url: string;

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -9,18 +8,11 @@ import { migrate } from '../src/cli/migrate.js';
 import { loadConfig } from '../src/config.js';
 import { openCore } from '../src/server.js';
 import { provisionBackend, type Backend } from './backends.js';
-import { CLI, fileForm, json, spawnAffix } from './harness.js';
+import { fileForm, json, runCli, spawnAffix } from './harness.js';
 
 const sha = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 
-function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
-}
+const cli = (args: string[], env: Record<string, string> = {}) => runCli(args, { ...process.env, ...env });
 
 /** The `--to-...` flags naming a provisioned PostgreSQL schema and bucket. */
 const toFlags = (target: Backend) => Object.entries(target.flags).flatMap(([flag, value]) => [`--to-${flag}`, value]);

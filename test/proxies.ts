@@ -1,10 +1,12 @@
 // Loopback TCP proxies for the tests: one that cuts a connection midway (a network dropping under an upload), one that slows it down.
 import { createServer, connect, type Server, type Socket } from 'node:net';
 
-/** A loopback TCP proxy that resets the first connection once it has carried `cutAfter` bytes toward the server. */
-export async function cuttingProxy(targetUrl: string, cutAfter: number): Promise<{ url: string; cuts: () => number; close: () => Promise<void> }> {
+/**
+ * A loopback TCP proxy to `targetUrl`: `forward` moves each connection's bytes toward the server (the
+ * answers flow back as they come). `close` also ends the connections a browser keeps open.
+ */
+async function loopbackProxy(targetUrl: string, forward: (client: Socket, upstream: Socket) => void): Promise<{ url: string; close: () => Promise<void> }> {
   const target = new URL(targetUrl);
-  let cuts = 0;
   const sockets = new Set<Socket>();
   const server: Server = createServer((client) => {
     const upstream = connect(Number(target.port), target.hostname);
@@ -12,6 +14,26 @@ export async function cuttingProxy(targetUrl: string, cutAfter: number): Promise
       sockets.add(socket);
       socket.once('close', () => sockets.delete(socket));
     }
+    forward(client, upstream);
+    upstream.pipe(client);
+    client.on('error', () => upstream.destroy());
+    upstream.on('error', () => client.destroy());
+    client.on('close', () => upstream.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  const close = () =>
+    new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      for (const socket of sockets) socket.destroy();
+    });
+  return { url: `http://127.0.0.1:${port}`, close };
+}
+
+/** A loopback TCP proxy that resets the first connection once it has carried `cutAfter` bytes toward the server. */
+export async function cuttingProxy(targetUrl: string, cutAfter: number): Promise<{ url: string; cuts: () => number; close: () => Promise<void> }> {
+  let cuts = 0;
+  const proxy = await loopbackProxy(targetUrl, (client, upstream) => {
     let seen = 0;
     client.on('data', (chunk: Buffer) => {
       if (cuts === 0 && seen + chunk.length > cutAfter) {
@@ -25,20 +47,8 @@ export async function cuttingProxy(targetUrl: string, cutAfter: number): Promise
       seen += chunk.length;
       if (Number.isFinite(seen)) upstream.write(chunk);
     });
-    upstream.pipe(client);
-    client.on('error', () => upstream.destroy());
-    upstream.on('error', () => client.destroy());
-    client.on('close', () => upstream.destroy());
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  const close = () =>
-    new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      // A browser keeps its connections open: they go with the proxy.
-      for (const socket of sockets) socket.destroy();
-    });
-  return { url: `http://127.0.0.1:${port}`, cuts: () => cuts, close };
+  return { ...proxy, cuts: () => cuts };
 }
 
 /**
@@ -46,35 +56,14 @@ export async function cuttingProxy(targetUrl: string, cutAfter: number): Promise
  * upload lasts long enough to be interrupted; `sent` counts what reached the server.
  */
 export async function throttledProxy(targetUrl: string, bytesPerSecond: number): Promise<{ url: string; sent: () => number; close: () => Promise<void> }> {
-  const target = new URL(targetUrl);
   let sent = 0;
-  const sockets = new Set<Socket>();
-  const server: Server = createServer((client) => {
-    const upstream = connect(Number(target.port), target.hostname);
-    for (const socket of [client, upstream]) {
-      sockets.add(socket);
-      socket.once('close', () => sockets.delete(socket));
-    }
+  const proxy = await loopbackProxy(targetUrl, (client, upstream) => {
     client.on('data', (chunk: Buffer) => {
       client.pause();
       sent += chunk.length;
       upstream.write(chunk, () => setTimeout(() => client.resume(), (chunk.length / bytesPerSecond) * 1000));
     });
-    upstream.pipe(client);
-    client.on('error', () => upstream.destroy());
-    upstream.on('error', () => client.destroy());
-    client.on('close', () => upstream.destroy());
     upstream.on('close', () => client.destroy());
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    sent: () => sent,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        for (const socket of sockets) socket.destroy();
-      }),
-  };
+  return { ...proxy, sent: () => sent };
 }
