@@ -63,9 +63,9 @@ function measureUploadCeiling(): void {
   log(`ceilings: dd conv=fsync ${disk.toFixed(0)} MiB/s, sha256 ${sha.toFixed(0)} MiB/s`);
 }
 
-/** Affix with two workers; ready once both listen (the first /healthz answers as soon as one does). */
-async function startCluster(): Promise<Awaited<ReturnType<typeof startAffix>>> {
-  const affix = await startAffix(['--workers', '2']);
+/** Affix with two workers (on `sharing`'s data, if given); ready once both listen (the first /healthz answers as soon as one does). */
+async function startCluster(sharing?: Awaited<ReturnType<typeof startAffix>>): Promise<Awaited<ReturnType<typeof startAffix>>> {
+  const affix = await startAffix(['--workers', '2'], sharing);
   await new Promise((resolve) => setTimeout(resolve, 1500));
   return affix;
 }
@@ -195,8 +195,7 @@ async function metadataAndMedia(run: number): Promise<void> {
         lastId = batch[0]!;
       }
       // Node's own rate for an empty answer under the same load generator: the ceiling of GET one, per workers count.
-      const affix2 = await startAffix(['--workers', '2'], affix);
-      await new Promise((resolve) => setTimeout(resolve, 1500));
+      const affix2 = await startCluster(affix);
       try {
         for (const [name, system] of rotate([['affix', affix], [AFFIX_W2, affix2]] as const, run)) {
           const measure = async (path: string) => {

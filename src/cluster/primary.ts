@@ -30,8 +30,8 @@ export async function runPrimary(config: Config): Promise<number> {
   const locks = new LockTable();
   const ledger = new RateLedger(config.workers);
   const aggregator = new AggregatorRegistry();
-  const slots = new Map<number, number>();
-  const startedAt = new Map<number, number>();
+  /** Each live worker's slot and start time, by cluster worker id. */
+  const slots = new Map<number, { slot: number; startedAt: number }>();
   const earlyDeaths = new Array<number>(config.workers).fill(0);
   let stopping = false;
   let failed = false;
@@ -59,8 +59,7 @@ export async function runPrimary(config: Config): Promise<number> {
 
   const fork = (slot: number): void => {
     const worker = cluster.fork({ [WORKER_SLOT_ENV]: String(slot) });
-    slots.set(worker.id, slot);
-    startedAt.set(worker.id, Date.now());
+    slots.set(worker.id, { slot, startedAt: Date.now() });
     worker.on('message', (message: unknown) => {
       if (!isCall(message)) return;
       answer(worker, message).then(
@@ -77,32 +76,36 @@ export async function runPrimary(config: Config): Promise<number> {
     log.info({ workers: config.workers }, `affix: ${config.workers} workers serving at http://${address.address ?? config.host}:${address.port}`);
   });
 
-  const allExited = new Promise<void>((resolve) => {
-    cluster.on('exit', (worker, code, signal) => {
-      locks.releaseAll(worker.id);
-      const slot = slots.get(worker.id)!;
-      const lived = Date.now() - (startedAt.get(worker.id) ?? 0);
-      slots.delete(worker.id);
-      startedAt.delete(worker.id);
-      if (!stopping) {
-        earlyDeaths[slot] = lived < EARLY_DEATH_MS ? earlyDeaths[slot]! + 1 : 0;
-        if (code === WORKER_CANNOT_START) {
-          log.error({ slot }, 'a worker could not start: stopping');
-          failed = true;
-          stop();
-        } else if (earlyDeaths[slot]! >= MAX_EARLY_DEATHS) {
-          log.error({ slot, code, signal }, `worker slot ${slot} died ${MAX_EARLY_DEATHS} times in a row within ${EARLY_DEATH_MS / 1000} s of starting: stopping`);
-          failed = true;
-          stop();
-        } else {
-          log.error({ slot, workerPid: worker.process.pid, code, signal }, 'a worker died; starting another in its slot');
-          fork(slot);
-        }
-      } else if (code !== 0) {
+  // Done once stopping and every worker has exited (at once when none was left to stop).
+  let finished: () => void = () => undefined;
+  const done = new Promise<void>((resolve) => (finished = resolve));
+  const finishIfDone = () => {
+    if (stopping && slots.size === 0) finished();
+  };
+
+  cluster.on('exit', (worker, code, signal) => {
+    locks.releaseAll(worker.id);
+    const { slot, startedAt } = slots.get(worker.id)!;
+    const lived = Date.now() - startedAt;
+    slots.delete(worker.id);
+    if (!stopping) {
+      earlyDeaths[slot] = lived < EARLY_DEATH_MS ? earlyDeaths[slot]! + 1 : 0;
+      if (code === WORKER_CANNOT_START) {
+        log.error({ slot }, 'a worker could not start: stopping');
         failed = true;
+        stop();
+      } else if (earlyDeaths[slot]! >= MAX_EARLY_DEATHS) {
+        log.error({ slot, code, signal }, `worker slot ${slot} died ${MAX_EARLY_DEATHS} times in a row within ${EARLY_DEATH_MS / 1000} s of starting: stopping`);
+        failed = true;
+        stop();
+      } else {
+        log.error({ slot, workerPid: worker.process.pid, code, signal }, 'a worker died; starting another in its slot');
+        fork(slot);
       }
-      if (slots.size === 0 && stopping) resolve();
-    });
+    } else if (code !== 0) {
+      failed = true;
+    }
+    finishIfDone();
   });
 
   // `--metrics-port`: every worker's metrics, summed, from the primary (the workers share the public port only).
@@ -121,15 +124,13 @@ export async function runPrimary(config: Config): Promise<number> {
     setTimeout(() => {
       for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGKILL');
     }, config.shutdownGraceMs + 10_000).unref();
-    if (slots.size === 0) stopped();
+    finishIfDone();
   }
-  let stopped: () => void = () => undefined;
-  const allStopped = new Promise<void>((resolve) => (stopped = resolve));
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
 
   for (let slot = 0; slot < config.workers; slot++) fork(slot);
-  await Promise.race([allExited, allStopped]);
+  await done;
   await metricsApp?.close();
   log.flush?.();
   return failed ? 1 : 0;
